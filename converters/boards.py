@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import math
 import tomllib
 from typing import Any
+
+from converters.errors import ExportError
 
 BOARDS_PACKAGE = "boards"
 
 
-class UnknownBoardError(ValueError):
+class UnknownBoardError(ExportError, ValueError):
     """The requested board has no profile; `known` lists the ones that exist."""
 
     def __init__(self, name: str, known: list[str]):
@@ -70,8 +73,7 @@ class Board:
 
     def arena_with_margin(self, arena_bytes: int) -> int:
         """`arena_bytes` plus the board's margin, rounded up to a multiple of 16."""
-        padded = int(arena_bytes * (1.0 + self.arena_margin) + 0.999999)
-        return (padded + 15) // 16 * 16
+        return arena_with_margin(arena_bytes, self.arena_margin)
 
     def summary(self) -> str:
         """One line for `dynhp-export --list-boards`."""
@@ -83,6 +85,12 @@ class Board:
             f"{self.arena_budget_bytes // kib} KiB, dense layers {dense} "
             f"({self.tflm_library})"
         )
+
+
+def arena_with_margin(arena_bytes: int, margin: float) -> int:
+    """`arena_bytes * (1 + margin)`, rounded up to a multiple of 16 bytes (TFLM alignment)."""
+    padded = math.ceil(arena_bytes * (1.0 + margin))
+    return (padded + 15) // 16 * 16
 
 
 def _board_files() -> dict[str, Any]:

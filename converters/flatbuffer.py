@@ -1,0 +1,49 @@
+"""Read facts from a .tflite flatbuffer: which ops it uses, which tensors are dense weights.
+
+Parsed with the flatbuffer schema module that ships in the `tflite-micro` wheel (the same
+schema TFLM itself reads), so the op list is exactly what the firmware's op resolver must
+register, independent of TensorFlow's private interpreter APIs.
+"""
+
+from __future__ import annotations
+
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+_BUILTIN_NAMES = {
+    value: name
+    for name, value in vars(schema.BuiltinOperator).items()
+    if not name.startswith("_") and isinstance(value, int)
+}
+
+
+def _model(tflite_model: bytes):
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite_model, 0))
+
+
+def _opcode_name(opcode) -> str:
+    # Old flatbuffers keep codes < 127 in deprecatedBuiltinCode only; take the larger.
+    code = max(opcode.builtinCode, opcode.deprecatedBuiltinCode)
+    if code == schema.BuiltinOperator.CUSTOM:
+        return f"CUSTOM:{opcode.customCode.decode() if opcode.customCode else '?'}"
+    return _BUILTIN_NAMES.get(code, f"UNKNOWN_{code}")
+
+
+def _operators(model):
+    for subgraph in model.subgraphs or []:
+        for op in subgraph.operators or []:
+            yield subgraph, op, _opcode_name(model.operatorCodes[op.opcodeIndex])
+
+
+def op_names(tflite_model: bytes) -> list[str]:
+    """Sorted, de-duplicated names of the builtin ops the model uses (e.g. 'FULLY_CONNECTED')."""
+    return sorted({name for _, _, name in _operators(_model(tflite_model))})
+
+
+def fully_connected_weight_tensors(tflite_model: bytes) -> list[int]:
+    """Tensor indices (subgraph 0) of every FULLY_CONNECTED op's weights (its input 1)."""
+    model = _model(tflite_model)
+    return [
+        int(op.inputs[1])
+        for subgraph, op, name in _operators(model)
+        if name == "FULLY_CONNECTED" and subgraph is model.subgraphs[0]
+    ]

@@ -1,0 +1,147 @@
+"""Full-integer int8 TFLite export of a Keras model, and a check of the result.
+
+The model is traced as a `tf.function` with a fixed batch-1 input signature and converted
+with `tf.lite.TFLiteConverter.from_concrete_functions`. That path works the same for a
+Keras 3 model and a tf_keras model (TF_USE_LEGACY_KERAS=1), and the static batch of 1
+gives a smaller flatbuffer than `from_keras_model` (no SHAPE/STRIDED_SLICE/PACK ops to
+compute a dynamic batch), which is what a microcontroller runs anyway.
+
+Example:
+    >>> tflite_model = quantize_int8(model, x_calibration, per_channel_dense=False)
+    >>> check_dense_quantization(tflite_model, per_channel_dense=False)
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from converters.errors import CalibrationShapeError, ExportError, QuantizationCheckError
+from converters.flatbuffer import fully_connected_weight_tensors
+
+IO_TYPES = {"int8": tf.int8, "float": tf.float32}
+
+# The converter's documentation suggests a few hundred representative samples; more only
+# costs time (each one is a full float inference inside the calibrator).
+MAX_CALIBRATION_SAMPLES = 500
+
+
+def model_input_shape(model) -> tuple[int, ...]:
+    """Shape of one input sample (without batch); refuses multi-input/output models."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ExportError(
+            f"model '{model.name}' has {len(model.inputs)} inputs and "
+            f"{len(model.outputs)} outputs; the exporter expects exactly one of each"
+        )
+    shape = tuple(model.inputs[0].shape[1:])
+    if any(dim is None for dim in shape):
+        raise ExportError(f"model '{model.name}' input shape {shape} is not fully defined")
+    return tuple(int(dim) for dim in shape)
+
+
+def check_sample_shape(x: np.ndarray, model, what: str) -> np.ndarray:
+    """`x` as float32 of shape [n, *input_shape]; `CalibrationShapeError` otherwise."""
+    expected = model_input_shape(model)
+    x = np.asarray(x)
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected or len(x) == 0:
+        raise CalibrationShapeError(
+            f"{what} has shape {tuple(x.shape)}; expected (n, {', '.join(map(str, expected))}) "
+            f"with n >= 1 to match the model input"
+        )
+    return x.astype(np.float32, copy=False)
+
+
+def quantize_int8(
+    model,
+    calibration: np.ndarray,
+    *,
+    per_channel_dense: bool,
+    io: str = "int8",
+    max_samples: int = MAX_CALIBRATION_SAMPLES,
+) -> bytes:
+    """Convert `model` to a full-integer int8 TFLite flatbuffer.
+
+    Args:
+        model: A single-input, single-output Keras (3 or tf_keras) model.
+        calibration: Float samples, shape [n, *input_shape]; the first `max_samples`
+            are the representative dataset that fixes activation ranges.
+        per_channel_dense: Quantize FULLY_CONNECTED weights per output channel (True) or
+            with one scale per tensor (False), as the board's TFLM library requires.
+        io: "int8" (int8 input and output tensors) or "float" (float32 I/O with
+            QUANTIZE/DEQUANTIZE ops at the ends; every other op is int8).
+        max_samples: Cap on representative samples.
+
+    Returns:
+        The flatbuffer bytes. Only TFLITE_BUILTINS_INT8 ops are allowed, so conversion fails
+        rather than silently keeping a float op.
+    """
+    if io not in IO_TYPES:
+        raise ValueError(f"io must be one of {sorted(IO_TYPES)}, got {io!r}")
+    samples = check_sample_shape(calibration, model, "calibration data")[:max_samples]
+    shape = model_input_shape(model)
+
+    @tf.function(input_signature=[tf.TensorSpec((1, *shape), tf.float32)])
+    def serve(x):
+        return model(x, training=False)
+
+    def representative_dataset() -> Iterator[list[np.ndarray]]:
+        for sample in samples:
+            yield [sample[None, ...]]
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = IO_TYPES[io]
+    converter.inference_output_type = IO_TYPES[io]
+    # Private but documented by TFLM (tensorflow/tflite-micro PR #2602) as the switch for
+    # libraries without per-channel FULLY_CONNECTED; `check_dense_quantization` verifies it.
+    converter._experimental_disable_per_channel_quantization_for_dense_layers = (
+        not per_channel_dense
+    )
+    return converter.convert()
+
+
+def tflite_interpreter(tflite_model: bytes) -> tf.lite.Interpreter:
+    """A `tf.lite.Interpreter`, without its deprecation warning (TF 2.20+)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=tflite_model)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def check_dense_quantization(tflite_model: bytes, *, per_channel_dense: bool) -> list[dict]:
+    """Verify every FULLY_CONNECTED weight tensor is quantized as requested.
+
+    Reads the flatbuffer for the weight tensor of each FULLY_CONNECTED op and counts its
+    scales as `tf.lite.Interpreter` reports them: one scale means per-tensor, one per
+    output unit means per-channel.
+
+    Returns:
+        One dict per dense weight tensor: `tensor`, `shape`, `scales`, `int8`.
+
+    Raises:
+        QuantizationCheckError: naming the first tensor that differs from the request.
+    """
+    details = {d["index"]: d for d in tflite_interpreter(tflite_model).get_tensor_details()}
+    found = []
+    for index in fully_connected_weight_tensors(tflite_model):
+        d = details[index]
+        scales = len(d["quantization_parameters"]["scales"])
+        units = int(d["shape"][0])
+        found.append(
+            {"tensor": d["name"], "shape": [int(s) for s in d["shape"]], "scales": scales,
+             "int8": d["dtype"] == np.int8}
+        )
+        want = units if per_channel_dense else 1
+        if d["dtype"] != np.int8 or scales != want:
+            mode = "per-channel" if per_channel_dense else "per-tensor"
+            raise QuantizationCheckError(
+                f"dense weights '{d['name']}' ({np.dtype(d['dtype']).name}, {scales} scales) "
+                f"are not int8 {mode} ({want} scale(s)) as the board requires"
+            )
+    return found
