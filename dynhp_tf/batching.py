@@ -1,0 +1,59 @@
+"""A batch stream whose batch size can grow between epochs of one `model.fit` call.
+
+Keras fixes the number of steps per epoch when fit starts (tf_keras stops with "Your input
+ran out of data" when a later epoch has fewer batches; Keras 3 warns every epoch). So the
+stream declares the step count of its first, smallest batch size, yields only as many real
+batches as the current size needs (every sample exactly once per epoch), and the callback
+turns the surplus steps of an epoch into no-ops that neither read data nor update weights.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import tensorflow as tf
+
+
+class BatchStream:
+    """Shuffled batches over (x, y[, sample_weight]); `batch_size` may grow between epochs."""
+
+    def __init__(self, x, y, batch_size: int, sample_weight=None, shuffle: bool = True, seed: int | None = None):
+        arrays = [np.asarray(x), np.asarray(y)] + ([] if sample_weight is None else [np.asarray(sample_weight)])
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+        n = len(arrays[0])
+        if n == 0 or any(len(a) != n for a in arrays):
+            raise ValueError(f"x, y: expected the same non-zero number of samples, got {[len(a) for a in arrays]}")
+        self.arrays, self.num_samples = arrays, n
+        self.batch_size = self.initial_batch_size = int(batch_size)
+        self.shuffle, self.seed = shuffle, seed
+        self._starts = itertools.count()
+
+    @property
+    def max_steps(self) -> int:
+        """Steps per epoch that Keras schedules: those of the initial batch size."""
+        return math.ceil(self.num_samples / self.initial_batch_size)
+
+    @property
+    def steps(self) -> int:
+        """Real batches in an epoch at the current batch size."""
+        return math.ceil(self.num_samples / self.batch_size)
+
+    def sample(self, count: int, seed: int = 0) -> tuple:
+        """A fixed random subset of the data (e.g. for data-driven importance, calibration)."""
+        index = np.random.default_rng(seed).permutation(self.num_samples)[:count]
+        return tuple(a[index] for a in self.arrays)
+
+    def _epoch(self):
+        batch = self.batch_size  # read once: the size is fixed for the whole epoch
+        rng = np.random.default_rng(None if self.seed is None else (self.seed, next(self._starts)))
+        order = rng.permutation(self.num_samples) if self.shuffle else np.arange(self.num_samples)
+        for start in range(0, self.num_samples, batch):
+            index = order[start:start + batch]
+            yield tuple(a[index] for a in self.arrays)
+
+    def dataset(self) -> tf.data.Dataset:
+        signature = tuple(tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype)) for a in self.arrays)
+        data = tf.data.Dataset.from_generator(self._epoch, output_signature=signature)
+        return data.apply(tf.data.experimental.assert_cardinality(self.max_steps))

@@ -1,0 +1,278 @@
+"""DynHPCallback: Dynamic Hard Pruning of whole neurons during `model.fit`."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from dynhp_tf._keras import keras
+from dynhp_tf.batching import BatchStream
+from dynhp_tf.calibration import save_calibration
+from dynhp_tf.groups import pruning_groups, zero_outgoing
+from dynhp_tf.importance import CRITERIA
+from dynhp_tf.masks import NeuronMasks
+from dynhp_tf.memory import memory_for, slots_per_weight
+from dynhp_tf.schedule import PruningSchedule
+from dynhp_tf.selection import select, smallest_params
+
+# How the learning rate follows the batch size: factor as a function of new/old batch.
+LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
+LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/train_memory_bytes")
+
+
+def _positive(name, value, minimum=1):
+    if value is None or value < minimum:
+        raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
+
+
+def _steps_per_execution(model) -> int:
+    value = getattr(model, "steps_per_execution", None)
+    if value is None:
+        value = getattr(model, "_steps_per_execution", None)
+    return 1 if value is None else int(np.asarray(value))
+
+
+def _learning_rate(optimizer) -> float | None:
+    try:
+        return float(np.asarray(optimizer.learning_rate))
+    except (TypeError, ValueError):  # a schedule object
+        return None
+
+
+class DynHPCallback(keras.callbacks.Callback):
+    """Hard-prunes whole neurons toward a compression target and grows the batch size.
+
+    At the end of each scheduled epoch the least important neurons (Dense units, Conv filters,
+    with everything coupled to them: see `dynhp_tf.pruning_groups`) are removed for good:
+    their weights become exactly zero and a variable constraint keeps them zero inside the
+    compiled train step. The memory this frees buys a larger batch: after each pruning event
+    the batch becomes the largest that fits `memory_budget`, capped by `max_batch_size`, never
+    smaller than before. Feed fit with `cb.batches(x, y)` so the batch can grow within one fit.
+
+    Args:
+        target_compression: dense params / remaining params at the end of the schedule (> 1).
+        start_epoch, end_epoch, frequency, schedule: see `PruningSchedule` (epochs are 0-based;
+            epochs after `end_epoch` fine-tune).
+        criterion: neuron importance, one of "l2_product" (default), "l1_incoming", "taylor".
+        min_neurons: the fewest neurons any prunable layer keeps.
+        width_multiple: kept widths are multiples of this (4 or 8 suit CMSIS-NN / ESP-NN).
+        batch_size: the initial batch size (`batches()` may override it).
+        max_batch_size: the batch never grows beyond this.
+        memory_budget: training-memory bytes the batch may fill; default the dense network's
+            training memory at the initial batch size.
+        lr_scaling: "none", "linear" or "sqrt": the learning rate follows batch growth.
+        taylor_samples: samples used per event by the "taylor" criterion.
+        calibration_file: if set, `calibration_samples` training samples are saved there at the
+            end of training (for `dynhp-export`; see `dynhp_tf.calibration.sidecar_path`).
+        seed: seeds sampling for the taylor criterion and the calibration file.
+        verbose: 1 prints pruning events and a width table at the end; 0 is silent.
+
+    Example:
+        >>> cb = DynHPCallback(target_compression=10)
+        >>> model.fit(cb.batches(x_train, y_train, batch_size=32), epochs=30,
+        ...           validation_data=(x_val, y_val), callbacks=[cb])
+    """
+
+    def __init__(self, target_compression, start_epoch=0, end_epoch=None, frequency=1, schedule="cubic",
+                 criterion="l2_product", min_neurons=1, width_multiple=1, batch_size=32, max_batch_size=1024,
+                 memory_budget=None, lr_scaling="none", taylor_samples=512, calibration_file=None,
+                 calibration_samples=256, seed=0, verbose=1):
+        super().__init__()
+        if not isinstance(target_compression, (int, float)) or target_compression <= 1:
+            raise ValueError(f"target_compression: expected a number > 1 (dense/remaining params), "
+                             f"got {target_compression!r}")
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion: expected one of {sorted(CRITERIA)}, got {criterion!r}")
+        if lr_scaling not in LR_SCALING:
+            raise ValueError(f"lr_scaling: expected one of {sorted(LR_SCALING)}, got {lr_scaling!r}")
+        for name in ("min_neurons", "width_multiple", "batch_size", "max_batch_size", "taylor_samples",
+                     "calibration_samples"):
+            _positive(name, locals()[name])
+        if max_batch_size < batch_size:
+            raise ValueError(f"max_batch_size: expected >= batch_size ({batch_size}), got {max_batch_size}")
+        if memory_budget is not None:
+            _positive("memory_budget", memory_budget)
+        self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
+        self.target_compression = float(target_compression)
+        self.criterion, self.min_neurons, self.width_multiple = criterion, min_neurons, width_multiple
+        self.batch_size, self.max_batch_size, self.memory_budget = batch_size, max_batch_size, memory_budget
+        self.lr_scaling, self.taylor_samples = lr_scaling, taylor_samples
+        self.calibration_file, self.calibration_samples = calibration_file, calibration_samples
+        self.seed, self.verbose = seed, verbose
+        self.stream: BatchStream | None = None
+        self.history: list[dict] = []
+
+    def get_config(self) -> dict:
+        return {
+            "target_compression": self.target_compression,
+            "start_epoch": self.schedule.start_epoch,
+            "end_epoch": self.schedule.end_epoch,
+            "frequency": self.schedule.frequency,
+            "schedule": self.schedule.curve,
+            "criterion": self.criterion,
+            "min_neurons": self.min_neurons,
+            "width_multiple": self.width_multiple,
+            "batch_size": self.batch_size,
+            "max_batch_size": self.max_batch_size,
+            "memory_budget": self.memory_budget,
+            "lr_scaling": self.lr_scaling,
+            "taylor_samples": self.taylor_samples,
+            "calibration_file": self.calibration_file,
+            "calibration_samples": self.calibration_samples,
+            "seed": self.seed,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def batches(self, x, y, batch_size=None, sample_weight=None, shuffle=True, seed=None):
+        """A `tf.data.Dataset` for `model.fit` whose batch size grows as the network shrinks.
+
+        Every sample is seen exactly once per epoch. When the batch has grown, Keras still
+        runs the step count of the first epoch; the surplus steps are no-ops (no data, no
+        weight update), so the progress bar finishes early.
+        """
+        self.stream = BatchStream(x, y, batch_size or self.batch_size, sample_weight, shuffle, seed)
+        return self.stream.dataset()
+
+    # --- training hooks ---------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        model, epochs = self.model, self.params.get("epochs", 1)
+        self.schedule.check(epochs)
+        self.graph = graph = pruning_groups(model)
+        self.dense_params = graph.params()
+        floor_params = smallest_params(graph, self.min_neurons, self.width_multiple)
+        if floor_params > self.dense_params / self.target_compression:
+            raise ValueError(
+                f"target_compression: {self.target_compression:g} is unreachable: with min_neurons="
+                f"{self.min_neurons} and width_multiple={self.width_multiple} the smallest network has "
+                f"{floor_params} of {self.dense_params} params (compression "
+                f"{self.dense_params / floor_params:.2f})")
+        if self.criterion == "taylor" and self.stream is None:
+            raise ValueError("criterion: 'taylor' needs training data; feed fit with cb.batches(x, y)")
+        scheduler = getattr(model.optimizer, "_learning_rate", None)
+        if self.lr_scaling != "none" and isinstance(scheduler, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError("lr_scaling: the optimizer's learning rate is a schedule; use lr_scaling='none'")
+
+        keep = [~dead for dead in zero_outgoing(model, graph)]  # resume: pruned neurons stay pruned
+        self.masks = NeuronMasks(model, graph, keep)
+        self.masks.attach()
+        self.masks.update(keep)
+        self.slots = slots_per_weight(model.optimizer)
+        initial_batch = self.stream.initial_batch_size if self.stream else self.batch_size
+        self.current_batch = initial_batch
+        self.budget = self.memory_budget or memory_for(graph, graph.sizes, initial_batch, self.slots).total
+
+        self._inner_train_function = None
+        if self.stream is None:
+            warnings.warn("DynHPCallback: fit was given arrays, not cb.batches(x, y): neurons are pruned, "
+                          "but batch growth is off", stacklevel=2)
+        else:
+            self._check_steps()
+            self._inner_train_function = model.train_function
+            model.train_function = self._train_step
+            self.stream.batch_size = initial_batch
+            self._grow_batch()
+
+    def _check_steps(self):
+        if _steps_per_execution(self.model) != 1:
+            raise ValueError("steps_per_execution: DynHPCallback batch growth needs steps_per_execution=1 "
+                             "in compile()")
+        steps = self.params.get("steps")
+        if steps is not None and steps != self.stream.max_steps:
+            raise ValueError(f"steps_per_epoch: expected it unset with cb.batches() (one pass over the data "
+                             f"is {self.stream.max_steps} steps), got {steps}")
+
+    def _train_step(self, iterator):
+        """Runs a real step while the epoch has batches left; later steps are no-ops."""
+        self._steps_done += 1
+        if self._steps_done <= self._real_steps:
+            self._last_logs = self._inner_train_function(iterator)
+        return self._last_logs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._steps_done = 0
+        self._real_steps = self.stream.steps if self.stream else math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        progress = self.schedule.progress(epoch, self.params.get("epochs", 1))
+        if progress is not None:
+            target = self.dense_params * (1 - (1 - 1 / self.target_compression) * progress)
+            self._prune(target)
+            if self.stream is not None:
+                self._grow_batch()
+        record = self._record(epoch)
+        self.history.append(record)
+        if logs is not None:
+            logs.update({key: record[key] for key in LOG_KEYS})
+
+    def on_train_end(self, logs=None):
+        if self._inner_train_function is not None:
+            self.model.train_function = self._inner_train_function
+        if self.calibration_file:
+            if self.stream is None:
+                warnings.warn("DynHPCallback: calibration_file needs cb.batches(x, y); not written", stacklevel=2)
+            else:
+                save_calibration(self.calibration_file, self.stream.sample(self.calibration_samples, self.seed)[0])
+        if self.verbose:
+            print(self.width_table())
+
+    # --- pruning and batch growth ------------------------------------------------------
+
+    def _kept(self) -> list[int]:
+        return [int(k.sum()) for k in self.masks.keep]
+
+    def _prune(self, target_params: float) -> None:
+        if self.graph.params(self._kept()) <= target_params:
+            return
+        data = None
+        if self.criterion == "taylor":
+            x, y = self.stream.sample(self.taylor_samples, self.seed + len(self.history))[:2]
+            step = max(1, self.current_batch)
+            data = [(x[i:i + step], y[i:i + step]) for i in range(0, len(x), step)]
+        scores = CRITERIA[self.criterion](self.model, self.graph, data)
+        keep = select(self.graph, self.masks.keep, scores, target_params, self.min_neurons, self.width_multiple)
+        self.masks.update(keep)
+
+    def _grow_batch(self) -> None:
+        kept = self._kept()
+        fixed = memory_for(self.graph, kept, 0, self.slots).total
+        per_sample = memory_for(self.graph, kept, 1, self.slots).total - fixed
+        fits = int((self.budget - fixed) // per_sample) if per_sample else self.max_batch_size
+        new = max(self.current_batch, min(self.max_batch_size, fits))
+        if new != self.current_batch:
+            factor = LR_SCALING[self.lr_scaling](new / self.current_batch)
+            if factor != 1.0:
+                optimizer = self.model.optimizer
+                optimizer.learning_rate = float(np.asarray(optimizer.learning_rate)) * factor
+            self.current_batch = self.stream.batch_size = new
+
+    def _record(self, epoch: int) -> dict:
+        kept = self._kept()
+        params = self.graph.params(kept)
+        memory = memory_for(self.graph, kept, self.current_batch, self.slots)
+        return {
+            "epoch": epoch,
+            "dynhp/params": params,
+            "dynhp/compression": self.dense_params / params,
+            "dynhp/batch_size": self.current_batch,
+            "dynhp/train_memory_bytes": memory.total,
+            "learning_rate": _learning_rate(self.model.optimizer),
+            "widths": self.widths(),
+        }
+
+    def widths(self) -> dict[str, tuple[int, int]]:
+        """Per prunable group (named by its first layer): (dense width, kept width)."""
+        return {g.name: (g.size, int(k.sum())) for g, k in zip(self.graph.groups, self.masks.keep)}
+
+    def width_table(self) -> str:
+        rows = [f"{'layer':<24}{'dense':>8}{'kept':>8}"]
+        rows += [f"{name:<24}{dense:>8}{kept:>8}" for name, (dense, kept) in self.widths().items()]
+        params = self.graph.params(self._kept())
+        rows.append(f"params {params} of {self.dense_params} (compression {self.dense_params / params:.2f}x), "
+                    f"batch size {self.current_batch}")
+        return "DynHP widths\n" + "\n".join(rows)

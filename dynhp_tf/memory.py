@@ -1,0 +1,86 @@
+"""Training memory of the compact network that the masks describe, term by term.
+
+bytes = params * b * (1 weight) + trainable * b * (1 gradient + optimizer slots)
+        + batch * (activations kept for the backward pass + input) * b
+
+Activations are the outputs of every layer except reshaping views (Input, Flatten), at the
+widths the kept neurons give them. b is the byte size of the model's float type.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from dynhp_tf._keras import keras
+from dynhp_tf.groups import PruningGraph, pruning_groups, zero_outgoing
+
+_PROBE_SHAPE = (3, 7)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingMemory:
+    """A breakdown of training memory in bytes."""
+
+    batch_size: int
+    params: int
+    trainable_params: int
+    weights: int
+    gradients: int
+    optimizer_slots: int
+    activations: int
+    inputs: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer_slots + self.activations + self.inputs
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "total": self.total}
+
+
+def slots_per_weight(optimizer) -> int:
+    """How many slot variables the optimizer keeps per trainable weight (Adam: 2, SGD: 0)."""
+    if optimizer is None:
+        return 0
+    optimizer = keras.optimizers.get(optimizer)
+    probe = type(optimizer).from_config(optimizer.get_config())
+    variable = getattr(keras, "Variable", tf.Variable)(np.zeros(_PROBE_SHAPE, "float32"))
+    probe.build([variable])
+    return sum(tuple(v.shape) == _PROBE_SHAPE for v in probe.variables)
+
+
+def memory_for(graph: PruningGraph, kept, batch_size: int, slots: int, dtype_bytes: int = 4) -> TrainingMemory:
+    params, trainable = graph.params(kept), graph.params(kept, trainable_only=True)
+    return TrainingMemory(
+        batch_size=batch_size,
+        params=params,
+        trainable_params=trainable,
+        weights=params * dtype_bytes,
+        gradients=trainable * dtype_bytes,
+        optimizer_slots=trainable * slots * dtype_bytes,
+        activations=batch_size * (graph.activation_elements(kept) - graph.input_elements) * dtype_bytes,
+        inputs=batch_size * graph.input_elements * dtype_bytes,
+    )
+
+
+def training_memory(model, batch_size: int, optimizer=None) -> TrainingMemory:
+    """Training memory of `model` at `batch_size`, without the neurons pruned in its weights.
+
+    Args:
+        model: a built Keras model; neurons whose outgoing weights are all zero count as pruned.
+        batch_size: samples per training step.
+        optimizer: an optimizer instance or name; default the model's own.
+
+    Example:
+        >>> mem = training_memory(model, batch_size=64, optimizer="adam")
+        >>> mem.total, mem.activations
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    graph = pruning_groups(model)
+    kept = [int((~dead).sum()) for dead in zero_outgoing(model, graph)]
+    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    dtype_bytes = np.dtype(keras.backend.floatx()).itemsize
+    return memory_for(graph, kept, batch_size, slots_per_weight(optimizer), dtype_bytes)
