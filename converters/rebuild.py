@@ -65,7 +65,8 @@ def _zero_at_consumers(model, graph: PruningGraph, candidates: list[np.ndarray])
     consumers = sorted({a.layer for g in graph.groups for a in g.axes_with_role("in")})
     if not consumers or not any(c.any() for c in candidates):
         return candidates
-    probe = keras.Model(model.inputs, [model.get_layer(name).input for name in consumers])
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, [model.get_layer(name).input for name in consumers])
     values = probe(_probe_inputs(model), training=False)
     values = dict(zip(consumers, [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]))
     result = []
