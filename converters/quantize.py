@@ -106,10 +106,20 @@ def quantize_int8(
 
 
 def tflite_interpreter(tflite_model: bytes) -> tf.lite.Interpreter:
-    """A `tf.lite.Interpreter`, without its deprecation warning (TF 2.20+)."""
+    """A `tf.lite.Interpreter` with TFLite's builtin kernels and no default delegate.
+
+    The default XNNPACK delegate rounds some int8 results differently from TFLite's (and
+    TFLM's) builtin kernels, by one quantization step; without it, the two interpreters can
+    be compared exactly. Its TF 2.20+ deprecation warning is silenced.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_content=tflite_model)
+        interpreter = tf.lite.Interpreter(
+            model_content=tflite_model,
+            experimental_op_resolver_type=(
+                tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            ),
+        )
     interpreter.allocate_tensors()
     return interpreter
 

@@ -1,0 +1,306 @@
+"""`export_model`: from a saved Keras model to a checked int8 model for one board.
+
+Stages: load the model -> rebuild the physically smaller model -> int8 TFLite (verified
+dense quantization) -> TFLM host check -> fit check -> write everything into a temporary
+directory beside the output, then rename it into place. Nothing is written when a stage
+fails; an existing output directory is replaced only with `force=True`.
+
+Example:
+    >>> result = export_model("lenet.h5", "esp32", calibration="calib.npy")
+    >>> result.out_dir
+    PosixPath('lenet-esp32')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from typing import Callable
+
+import numpy as np
+
+from converters.boards import Board, load_board
+from converters.errors import (
+    CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
+    ModelFileNotFoundError, NotAKerasModelError, OutputExistsError,
+)
+from converters.fit import check_fit, fit_table, require_fit
+from converters.quantize import check_dense_quantization, check_sample_shape, quantize_int8
+from converters.report import build_report, write_reports
+from converters.tflm_check import check_with_tflm
+from dynhp_tf._keras import keras
+from dynhp_tf.calibration import sidecar_path
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_ZIP_SIGNATURE = b"PK\x03\x04"
+STAGES = 6
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """Where the export went and what it found (`report` is `report.json`'s content)."""
+
+    out_dir: pathlib.Path
+    report: dict
+    files: list[str]
+
+
+def _check_h5(path: pathlib.Path) -> None:
+    import h5py
+
+    with open(path, "rb") as f:
+        if f.read(8) != _HDF5_SIGNATURE:
+            raise NotAKerasModelError(f"{path}: not an HDF5 file; expected a Keras model saved as .h5")
+    try:
+        with h5py.File(path, "r") as f:
+            has_config = "model_config" in f.attrs
+    except OSError as e:
+        raise CorruptedModelError(f"{path}: corrupted HDF5 file ({e})") from None
+    if not has_config:
+        raise NotAKerasModelError(
+            f"{path}: HDF5 file without a Keras model config (weights only?); "
+            f"save the whole model with model.save()"
+        )
+
+
+def _check_keras_archive(path: pathlib.Path) -> None:
+    with open(path, "rb") as f:
+        if f.read(4) != _ZIP_SIGNATURE:
+            raise NotAKerasModelError(f"{path}: not a .keras archive (a zip file)")
+    if not zipfile.is_zipfile(path):
+        raise CorruptedModelError(f"{path}: corrupted .keras archive")
+    with zipfile.ZipFile(path) as archive:
+        if "config.json" not in archive.namelist():
+            raise NotAKerasModelError(f"{path}: zip file without a Keras config.json")
+
+
+def load_keras_model(model_path) -> "keras.Model":
+    """Load a saved model (.keras or .h5) with errors that say what is wrong with the file."""
+    path = pathlib.Path(model_path)
+    if not path.is_file():
+        raise ModelFileNotFoundError(f"model file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        _check_h5(path)
+    elif suffix == ".keras":
+        _check_keras_archive(path)
+    else:
+        raise NotAKerasModelError(
+            f"{path}: expected a Keras model saved as .keras or .h5, not a '{suffix}' file"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many types for damaged files.
+        first_line = (str(e).strip().splitlines() or [""])[0][:200]
+        raise CorruptedModelError(
+            f"{path}: cannot load the Keras model ({type(e).__name__}: {first_line})"
+        ) from None
+
+
+def load_samples(path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read `x` (and `y`, if present) from a .npy (x only) or .npz (arrays `x`, `y`)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ModelFileNotFoundError(f"{what} file not found: {path}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise CalibrationShapeError(f"{path}: cannot read {what} as .npy/.npz ({e})") from None
+    if isinstance(data, np.ndarray):
+        return data, None
+    with data:
+        if "x" in data.files:
+            return data["x"], (data["y"] if "y" in data.files else None)
+        if len(data.files) == 1:
+            return data[data.files[0]], None
+        raise CalibrationShapeError(
+            f"{path}: {what} .npz needs an array named 'x' (found {', '.join(data.files)})"
+        )
+
+
+def find_calibration(model_path, calibration=None) -> tuple[np.ndarray, str]:
+    """Calibration samples: `calibration` if given, else the model's sidecar file."""
+    if calibration is not None:
+        x, _ = load_samples(calibration, "calibration")
+        return x, str(calibration)
+    sidecar = sidecar_path(model_path)
+    if sidecar.is_file():
+        x, _ = load_samples(sidecar, "calibration")
+        return x, str(sidecar)
+    raise MissingCalibrationError(
+        f"no calibration data for {model_path}: pass --calibration FILE (.npy, or .npz with "
+        f"array 'x', shape (n, *input_shape)), or train with "
+        f"DynHPCallback(calibration_file='{sidecar.name}') so it is saved beside the model"
+    )
+
+
+def _write_firmware(out_dir, board, tflite_model, model_name, tflm, report, progress) -> bool:
+    # The firmware generator is a separate module (another issue); export works without it.
+    if importlib.util.find_spec("converters.firmware_project") is None:
+        progress("firmware: skipped, converters.firmware_project is not installed")
+        return False
+    from converters.firmware_project import write_firmware_project
+
+    write_firmware_project(
+        out_dir / "firmware", board=board, tflite_model=tflite_model, model_name=model_name,
+        ops=tflm.ops, arena_bytes=tflm.arena_with_margin, golden_inputs=tflm.golden_inputs,
+        golden_outputs=tflm.golden_outputs, report=report,
+    )
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _replace_dir(new: pathlib.Path, out: pathlib.Path) -> None:
+    if out.exists():
+        old = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        out.rename(old / out.name)
+        new.rename(out)
+        shutil.rmtree(old)
+    else:
+        new.rename(out)
+
+
+def export_model(
+    model_path,
+    board: str | Board,
+    *,
+    out_dir=None,
+    calibration=None,
+    eval_data=None,
+    io: str = "int8",
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export a saved Keras model for `board`.
+
+    Args:
+        model_path: A model saved with `model.save()` as .keras or .h5.
+        board: Board name (see `converters.boards.list_boards()`) or a `Board`.
+        out_dir: Output directory; default `<model stem>-<board>` in the working directory.
+        calibration: .npy or .npz (array `x`) with float samples [n, *input_shape]; default:
+            the sidecar `<model stem>.calibration.npz` written by `DynHPCallback`.
+        eval_data: .npz with arrays `x` and integer labels `y`, for float vs int8 accuracy.
+        io: "int8" or "float" input/output tensors.
+        force: Replace an existing `out_dir`.
+        progress: Called with one line per stage.
+
+    Returns:
+        `ExportResult` with the output directory and the report.
+
+    Raises:
+        ExportError subclasses for bad input, a failed check, or a model that does not fit
+        (`converters.fit.DoesNotFitError`); `dynhp_tf.groups.UnsupportedLayerError` for a
+        layer the rebuild cannot handle.
+    """
+    progress = progress or (lambda line: None)
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def stage(number: int, text: str) -> None:
+        progress(f"[{number}/{STAGES}] {text}")
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        seconds[name] = now - since
+        return now
+
+    board = board if isinstance(board, Board) else load_board(board)
+    model_path = pathlib.Path(model_path)
+    out = pathlib.Path(out_dir) if out_dir is not None else pathlib.Path(
+        f"{model_path.stem}-{board.name}"
+    )
+    if out.exists() and not force:
+        raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")
+
+    stage(1, f"loading {model_path}")
+    model = load_keras_model(model_path)
+    x_cal, cal_source = find_calibration(model_path, calibration)
+    x_cal = check_sample_shape(x_cal, model, f"calibration data ({cal_source})")
+    x_eval = y_eval = None
+    if eval_data is not None:
+        x_eval, y_eval = load_samples(eval_data, "eval data")
+        x_eval = check_sample_shape(x_eval, model, f"eval data ({eval_data})")
+        if y_eval is None or len(y_eval) != len(x_eval):
+            raise CalibrationShapeError(
+                f"{eval_data}: eval data needs integer labels 'y', one per sample in 'x'"
+            )
+    t = lap("load", started)
+
+    stage(2, "rebuilding the compact model")
+    from converters.rebuild import compact_model
+
+    compact = compact_model(model)
+    t = lap("rebuild", t)
+    progress(
+        f"      params {compact.params_dense:,} -> {compact.params_compact:,}, "
+        f"MACs {compact.macs_dense:,} -> {compact.macs_compact:,}"
+    )
+
+    mode = "per-channel" if board.per_channel_dense else "per-tensor"
+    stage(3, f"int8 TFLite ({io} I/O, {mode} dense layers, {min(len(x_cal), 500)} calibration samples)")
+    tflite_model = quantize_int8(
+        compact.model, x_cal, per_channel_dense=board.per_channel_dense, io=io
+    )
+    dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense)
+    t = lap("quantize", t)
+    progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}")
+
+    source = "eval" if x_eval is not None else "calibration"
+    stage(4, f"TFLM host check on {source} samples")
+    tflm = check_with_tflm(
+        tflite_model, compact.model, x_eval if x_eval is not None else x_cal,
+        arena_margin=board.arena_margin, labels=y_eval, sample_source=source,
+    )
+    t = lap("tflm", t)
+    progress(
+        f"      arena {tflm.arena_bytes:,} bytes ({tflm.arena_with_margin:,} with margin), "
+        f"ops {', '.join(tflm.ops)}, TFLM vs TFLite: {tflm.tflm_vs_tflite_differing} differ"
+    )
+
+    stage(5, f"fit check for {board.name}")
+    fit = check_fit(
+        board, flatbuffer_bytes=len(tflite_model), arena_bytes=tflm.arena_with_margin,
+        compression=compact.params_dense / max(1, compact.params_compact),
+    )
+    table = fit_table(fit)
+    progress(table)
+    require_fit(fit)
+    t = lap("fit", t)
+
+    stage(6, f"writing {out}")
+    name = re.sub(r"\W", "_", model_path.stem) or "model"
+    seconds["total_before_write"] = time.perf_counter() - started
+    report = build_report(
+        model_path=model_path, board=board, compact=compact, tflite_bytes=len(tflite_model),
+        io=io, dense_weights=dense_weights, tflm=tflm, fit=fit,
+        calibration_source=cal_source, seconds=seconds,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
+    try:
+        compact.model.save(tmp / f"{name}_compact{model_path.suffix.lower()}")
+        (tmp / f"{name}.tflite").write_bytes(tflite_model)
+        report["firmware"] = _write_firmware(tmp, board, tflite_model, name, tflm, report, progress)
+        write_reports(tmp, report, table)
+        if out.exists() and not force:  # appeared while we worked
+            raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    progress(f"done in {time.perf_counter() - started:.1f} s: {out}")
+    return ExportResult(out_dir=out, report=report, files=files)
