@@ -221,17 +221,12 @@ def _package_files(subdir: str) -> Iterator[tuple[str, bytes]]:
     yield from walk(root, "")
 
 
-def _find_number(report: Any, keys: tuple[str, ...]) -> int | None:
-    """First int found under any of `keys`, searching nested dicts breadth-first."""
-    queue = [report]
-    while queue:
-        node = queue.pop(0)
-        if isinstance(node, dict):
-            for key in keys:
-                if isinstance(node.get(key), (int, float)) and not isinstance(node.get(key), bool):
-                    return int(node[key])
-            queue.extend(v for v in node.values() if isinstance(v, dict))
-    return None
+def _host_arena_bytes(report: dict) -> int | None:
+    """The TFLM host measurement (without margin) in the exporter's report, if any."""
+    from converters.monitor import host_figures
+
+    value = host_figures(report or {}).get("host_arena_bytes")
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _model_config_h(*, board_name, model_name, digest, arena_bytes, arena_static, golden_in,
@@ -405,8 +400,9 @@ object per line: RAM, stack, per-inference latency and whether the check passed.
 
 `dynhp-monitor` reads the serial port at {firmware['monitor_speed']} baud, skips boot noise
 (anything that is not a JSON line), prints a table of device figures next to the host
-figures in `dynhp_host.json` (model hash, arena), and exits with status 1 if the golden
-check failed, 2 if the model hash differs, 3 if no result arrived. `pio device monitor`
+figures in `dynhp_host.json` (model hash, arena), and exits with status 0 when the check
+passed, 1 when it failed (or the firmware reported an error), 3 when no result arrived
+and 4 when the board runs a different model (hash differs). `pio device monitor`
 shows the raw lines. The result line repeats every 5 seconds, so the monitor can be
 started after the board has booted. Save a run with `pio device monitor > run.log` and
 check it later with `dynhp-monitor --log run.log --report dynhp_host.json`.
@@ -537,8 +533,7 @@ def project_files(
         "model_bytes": len(tflite_model),
         "arena_bytes": arena_bytes,
         "arena_static": arena_static,
-        "host_arena_bytes": _find_number(report, ("arena_bytes_host", "host_arena_bytes",
-                                                  "tflm_arena_bytes", "arena_bytes")),
+        "host_arena_bytes": _host_arena_bytes(report),
         "ops": ops,
         "golden_count": len(golden_in),
         "tolerance": tolerance,

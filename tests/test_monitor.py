@@ -1,0 +1,76 @@
+"""`dynhp-monitor` on saved logs: right verdict, right exit code, boot noise ignored."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+from click.testing import CliRunner
+
+from converters.monitor import (
+    EXIT_GOLDEN_FAILED,
+    EXIT_HASH_MISMATCH,
+    EXIT_NO_RESULT,
+    EXIT_OK,
+    host_figures,
+    main,
+    parse_events,
+)
+
+DATA = pathlib.Path(__file__).parent / "data"
+PASS_LOG = str(DATA / "monitor_pass.log")
+FAIL_LOG = str(DATA / "monitor_fail.log")
+HOST = str(DATA / "monitor_host.json")
+
+
+def _run(*args, stdin=None):
+    return CliRunner().invoke(main, list(args), input=stdin)
+
+
+def test_passing_run_exits_zero_and_shows_device_next_to_host():
+    result = _run("--log", PASS_LOG, "--report", HOST)
+    assert result.exit_code == EXIT_OK, result.output
+    assert "golden check passed" in result.output
+    assert "afd47be14185  match" in result.output
+    assert "120,000" in result.output  # arena, device and host columns
+
+
+def test_failing_run_exits_nonzero_and_names_the_first_mismatch():
+    result = _run("--log", FAIL_LOG, "--report", HOST)
+    assert result.exit_code == EXIT_GOLDEN_FAILED, result.output
+    assert "golden check FAILED" in result.output
+    assert "sample 3 index 0: got -117" in result.output
+
+
+def test_other_model_on_the_board_is_reported_even_if_its_check_passed(tmp_path):
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"model_sha256": "0123456789abcdef" * 4}))
+    result = _run("--log", PASS_LOG, "--report", str(report))
+    assert result.exit_code == EXIT_HASH_MISMATCH
+    assert "DIFFERS" in result.output
+
+
+def test_boot_noise_and_broken_lines_are_skipped():
+    lines = pathlib.Path(PASS_LOG).read_text().splitlines()
+    events = parse_events(lines)
+    assert [e["event"] for e in events] == ["boot", "summary", "summary"]
+    assert any(line.startswith("I (") for line in lines)  # the log does contain noise
+
+
+def test_no_result_line_exits_three():
+    result = _run("--log", "-", stdin="ets Jun  8 2016\nI (31) boot: ESP-IDF\n{\"event\":\"bo\n")
+    assert result.exit_code == EXIT_NO_RESULT
+    assert "no summary line" in result.output
+
+
+def test_exporter_report_gives_arena_with_margin_and_host_minimum():
+    report = {"model": {"sha256": "AFD47BE14185FFFF"},
+              "tflm": {"arena_bytes": 1500, "arena_with_margin": 2048}}
+    host = host_figures(report)
+    assert host == {"board": None, "model_hash": "afd47be14185ffff", "arena_bytes": 2048,
+                    "host_arena_bytes": 1500, "arena_static": None}
+
+
+def test_port_and_log_are_mutually_exclusive():
+    assert _run().exit_code == 2
+    assert _run("--port", "/dev/null", "--log", PASS_LOG).exit_code == 2
