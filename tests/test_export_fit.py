@@ -71,3 +71,13 @@ def test_board_whose_firmware_alone_is_too_big_cannot_be_fixed_by_compression():
     assert math.isinf(report.compression_to_fit)
     with pytest.raises(DoesNotFitError, match="no compression can fit"):
         require_fit(report)
+
+
+def test_readme_documents_every_exit_code():
+    import pathlib
+
+    from converters.cli import EXIT_CODES
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name, code, meaning in EXIT_CODES:
+        assert f"| {code} | `{name}` | {meaning} |" in readme
