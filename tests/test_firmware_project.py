@@ -27,6 +27,7 @@ from converters.firmware_project import (
     write_firmware_project,
 )
 from converters.flatbuffer import op_names
+from dynhp_tf._keras import keras
 
 DATA = pathlib.Path(__file__).parent / "data"
 STUB = DATA / "tflm_stub"
@@ -39,8 +40,6 @@ needs_gxx = pytest.mark.skipif(GXX is None, reason="no host g++")
 
 
 def _tiny_model(io: str):
-    import keras
-
     from converters.quantize import quantize_int8
     from converters.tflm_check import run_tflm
 
@@ -56,7 +55,7 @@ def _tiny_model(io: str):
     if io == "float":
         golden_in = x[:3]
     else:
-        golden_in = np.clip(np.round(x[:3] / 0.03) , -128, 127).astype(np.int8)
+        golden_in = np.clip(np.round(x[:3] / 0.03), -128, 127).astype(np.int8)
     golden_out, _ = run_tflm(tflite_model, golden_in)
     return tflite_model, golden_in, np.asarray(golden_out)
 
@@ -189,10 +188,14 @@ def test_generated_sources_compile_with_werror_and_register_the_flatbuffer_ops(
 
 
 @needs_gxx
-def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, int8_model):
+@pytest.mark.parametrize("placement", ["static", "heap"])
+def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, int8_model,
+                                                                    placement):
     from converters.monitor import host_figures, judge, last_event, parse_events
 
-    project = _write(tmp_path, "esp32", int8_model)
+    limit = load_board("esp32").static_arena_max_bytes
+    project = _write(tmp_path, "esp32", int8_model,
+                     arena_bytes=2048 if placement == "static" else limit + 16)
     exe = tmp_path / "dynhp_host"
     sources = [project / "src" / f for f in ("dynhp_runner.cc", "model_data.cc", "golden_data.cc")]
     sources += [project / "host" / f for f in ("platform_host.cc", "main_host.cc")]
@@ -204,6 +207,7 @@ def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, in
     assert good.returncode == 0
     summary = last_event(parse_events(good.stdout.splitlines()), "summary")
     assert summary["golden"] == "passed" and summary["max_abs_diff"] == 0
+    assert summary["arena_static"] == (placement == "static")
     assert judge(summary, host).exit_code == 0
 
     bad = subprocess.run([str(exe)], capture_output=True, text=True,
@@ -217,11 +221,19 @@ def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, in
 
 @pytest.mark.slow
 def test_firmware_templates_ship_in_the_wheel(tmp_path):
+    # Build from a copy: setuptools writes build/ and *.egg-info into the source tree.
     root = pathlib.Path(__file__).parents[1]
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    src.mkdir()
+    for entry in ("pyproject.toml", "README.md"):
+        shutil.copy(root / entry, src / entry)
+    for package in ("dynhp_tf", "converters", "boards", "firmware"):
+        shutil.copytree(root / package, src / package, ignore=ignore)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(root)], check=True, timeout=600)
+                    "-q", "-w", str(tmp_path / "dist"), str(src)], check=True, timeout=600)
     import zipfile
-    names = zipfile.ZipFile(next(tmp_path.glob("dynhp_tf-*.whl"))).namelist()
+    names = zipfile.ZipFile(next((tmp_path / "dist").glob("dynhp_tf-*.whl"))).namelist()
     for path in ("firmware/core/dynhp_runner.cc", "firmware/core/dynhp_platform.h",
                  "firmware/layers/esp_idf/src/CMakeLists.txt",
                  "firmware/layers/esp_idf/sdkconfig.defaults",

@@ -23,6 +23,11 @@
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
+// Some TFLM trees define this in schema_generated.h, older ones in version.h.
+#ifndef TFLITE_SCHEMA_VERSION
+#define TFLITE_SCHEMA_VERSION 3
+#endif
+
 namespace {
 
 #if DYNHP_ARENA_STATIC

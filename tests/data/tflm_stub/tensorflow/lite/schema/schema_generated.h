@@ -1,22 +1,17 @@
-// Test stub: tflite::Model / GetModel / TFLITE_SCHEMA_VERSION as upstream names them.
+// Test stub: tflite::Model / GetModel as upstream names them. Leaves
+// TFLITE_SCHEMA_VERSION undefined, as some TFLM trees do (the core has a fallback).
 #ifndef STUB_SCHEMA_GENERATED_H_
 #define STUB_SCHEMA_GENERATED_H_
 
 #include <stdint.h>
 #include <string.h>
 
-#define TFLITE_SCHEMA_VERSION (3)
-
 namespace tflite {
 
 struct Model {
   const unsigned char* data;
-  uint32_t version() const {
-    uint32_t v;  // the root table's first field of a .tflite is the version: not parsed here
-    (void)data;
-    v = TFLITE_SCHEMA_VERSION;
-    return v;
-  }
+  // The real accessor reads the flatbuffer; .tflite files carry version 3.
+  uint32_t version() const { return data != nullptr ? 3u : 0u; }
 };
 
 inline const Model* GetModel(const void* buf) {
