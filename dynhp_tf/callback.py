@@ -30,7 +30,8 @@ def _steps_per_execution(model) -> int:
     value = getattr(model, "steps_per_execution", None)
     if value is None:
         value = getattr(model, "_steps_per_execution", None)
-    return 1 if value is None else int(np.asarray(value))
+    value = value.numpy() if hasattr(value, "numpy") else value  # tf_keras: a (mirrored) variable
+    return 1 if value is None else int(value)
 
 
 def _learning_rate(optimizer) -> float | None:

@@ -37,6 +37,7 @@ def taylor(model, graph: PruningGraph, data) -> list[np.ndarray]:
     totals = [np.zeros(g.size) for g in graph.groups]
     batches = 0
     for x, y in data:
+        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
         with tf.GradientTape() as tape:
             y_pred = model(x, training=False)
             loss = model.compute_loss(x=x, y=y, y_pred=y_pred)

@@ -44,7 +44,7 @@ def optimizer_slots(optimizer, variable) -> list:
             continue
         name = _base_name(slot)
         leaf = name.split("/")[-1]
-        tf_keras_match = "/" in name and name.split("/", 1)[1] == base  # e.g. m/dense/kernel
+        tf_keras_match = name.endswith("/" + base)  # e.g. Adam/m/dense/kernel
         if leaf.startswith(keras3_prefix) or tf_keras_match:
             slots.append(slot)
     return slots
