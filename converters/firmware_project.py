@@ -263,7 +263,8 @@ typedef {out_ctype} dynhp_output_t;
 #define DYNHP_GOLDEN_COUNT {len(golden_in)}
 #define DYNHP_INPUT_ELEMENTS {golden_in[0].size}u
 #define DYNHP_OUTPUT_ELEMENTS {golden_out[0].size}u
-// Largest accepted |device - host| per output value (1 LSB of the int8 output).
+// Largest accepted |device - host| per output value: one LSB of the int8 output
+// (for a float output behind DEQUANTIZE, that LSB times the output scale).
 #define DYNHP_TOLERANCE {tolerance!r}
 
 extern const dynhp_input_t g_golden_inputs[];
