@@ -16,7 +16,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
 
-from converters import errors  # noqa: E402
 from converters.boards import UnknownBoardError, list_boards, load_board  # noqa: E402
 
 # (exception class name, exit code, meaning). Names, not classes, so the table can be read

@@ -32,7 +32,9 @@ from converters.errors import (
     ModelFileNotFoundError, NotAKerasModelError, OutputExistsError,
 )
 from converters.fit import check_fit, fit_table, require_fit
-from converters.quantize import check_dense_quantization, check_sample_shape, quantize_int8
+from converters.quantize import (
+    MAX_CALIBRATION_SAMPLES, check_dense_quantization, check_sample_shape, quantize_int8,
+)
 from converters.report import build_report, write_reports
 from converters.tflm_check import check_with_tflm
 from dynhp_tf._keras import keras
@@ -249,7 +251,8 @@ def export_model(
     )
 
     mode = "per-channel" if board.per_channel_dense else "per-tensor"
-    stage(3, f"int8 TFLite ({io} I/O, {mode} dense layers, {min(len(x_cal), 500)} calibration samples)")
+    used = min(len(x_cal), MAX_CALIBRATION_SAMPLES)
+    stage(3, f"int8 TFLite ({io} I/O, {mode} dense layers, {used} calibration samples)")
     tflite_model = quantize_int8(
         compact.model, x_cal, per_channel_dense=board.per_channel_dense, io=io
     )
