@@ -1,0 +1,104 @@
+"""Benchmark DynHP against what a user would do instead, on Fashion-MNIST.
+
+    .venv/bin/python -m benchmarks.compare               # full mode (docs/benchmarks.md)
+    .venv/bin/python -m benchmarks.compare --quick       # smoke run, under 5 minutes
+    .venv/bin/python -m benchmarks.compare --report-only # regenerate docs from the JSON
+
+Two networks (LeNet-300-100 and a LeNet-5-style CNN), five contenders (dense; DynHP with a
+growing batch; DynHP with the batch fixed; tfmot `prune_low_magnitude` at DynHP's number of
+non-zero weights; DynHP's final architecture trained from scratch), compressions 2x-20x.
+Every run ends in an int8 flatbuffer that is checked under the real TFLM kernels.
+
+The whole benchmark runs on tf_keras (TF_USE_LEGACY_KERAS=1): tfmot only supports tf_keras,
+and one framework for every contender keeps wall times comparable. This module re-executes
+itself with that variable set; it imports no TensorFlow itself, so `--report-only` is fast.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+# Budgets. Full: 3 seeds x 2 networks x 17 trainings = 102 runs; measured at about 25-35
+# minutes on 2 shared cores with 20k training samples and 8 epochs (see docs/benchmarks.md).
+MODES = {
+    "full": {"epochs": 8, "train_samples": 20000, "test_samples": 10000, "seeds": 3,
+             "compressions": [2, 5, 10, 20], "networks": ["lenet300100", "lenet5"]},
+    "quick": {"epochs": 3, "train_samples": 4000, "test_samples": 2000, "seeds": 1,
+              "compressions": [10], "networks": ["lenet300100", "lenet5"]},
+}
+OUTPUTS = {
+    "full": (RESULTS_DIR / "full.json", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks"),
+    "quick": (RESULTS_DIR / "quick.json", RESULTS_DIR / "quick.md", RESULTS_DIR / "quick"),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 epochs, 4k samples, 1 seed, 10x only")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default: 3 full, 1 quick)")
+    parser.add_argument("--epochs", type=int, help="epochs per training run (default: 8 full, 3 quick)")
+    parser.add_argument("--train-samples", type=int, help="training subset size (max 60000)")
+    parser.add_argument("--compressions", type=float, nargs="+", help="compression factors (default 2 5 10 20)")
+    parser.add_argument("--networks", nargs="+", choices=MODES["full"]["networks"])
+    parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
+    parser.add_argument("--resume", action="store_true", help="keep finished runs of a same-config results file")
+    parser.add_argument("--report-only", action="store_true", help="regenerate the report from the results JSON")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args) -> dict:
+    mode = "quick" if args.quick else "full"
+    config = dict(MODES[mode], mode=mode)
+    for key in ("seeds", "epochs", "train_samples", "compressions", "networks"):
+        value = getattr(args, key)
+        if value is not None:
+            config[key] = [float(c) if c % 1 else int(c) for c in value] if key == "compressions" else value
+    if config["seeds"] < 1 or config["epochs"] < 2 or not 32 <= config["train_samples"] <= 60000:
+        raise SystemExit("compare: expected --seeds >= 1, --epochs >= 2, 32 <= --train-samples <= 60000")
+    if any(c <= 1 for c in config["compressions"]):
+        raise SystemExit("compare: expected --compressions > 1")
+    if config != dict(MODES[mode], mode=mode):
+        config["mode"] = f"{mode} (custom)"
+    return config
+
+
+def _reexec_on_tf_keras() -> None:
+    if os.environ.get("TF_USE_LEGACY_KERAS") == "1":
+        return
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.execve(sys.executable, [sys.executable, "-m", "benchmarks.compare", *sys.argv[1:]], env)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    results_path, markdown_path, image_dir = OUTPUTS[mode]
+    results_path = args.results or results_path
+    if args.report_only:
+        from benchmarks.report import write_report
+
+        if args.results and args.results != OUTPUTS[mode][0]:  # a custom file: report beside it
+            markdown_path, image_dir = results_path.with_suffix(".md"), results_path.with_suffix("")
+        write_report(results_path, markdown_path, image_dir)
+        print(f"wrote {markdown_path.relative_to(ROOT) if markdown_path.is_relative_to(ROOT) else markdown_path}")
+        return
+    config = config_from_args(args)
+    _reexec_on_tf_keras()
+    from benchmarks.runner import run_benchmark
+    from benchmarks.report import write_report
+
+    if args.results and args.results != OUTPUTS[mode][0]:
+        markdown_path, image_dir = results_path.with_suffix(".md"), results_path.with_suffix("")
+    run_benchmark(config, results_path, resume=args.resume)
+    write_report(results_path, markdown_path, image_dir)
+    print(f"wrote {results_path} and {markdown_path}")
+
+
+if __name__ == "__main__":
+    main()
