@@ -9,6 +9,7 @@ and prints final test accuracy, params, per-layer widths, the batch-size traject
 training memory (peak and mean vs dense) and the wall-time ratio of epochs vs plain fit.
 
     python -m benchmarks.dynhp_lenet [--epochs 10] [--target 10] [--batch-size 32]
+        [--max-batch-size 256] [--lr-scaling sqrt]
 """
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--target", type=float, default=10.0)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-batch-size", type=int, default=1024)
-    parser.add_argument("--lr-scaling", default="none", choices=["none", "linear", "sqrt"])
+    parser.add_argument("--max-batch-size", type=int, default=256)
+    parser.add_argument("--lr-scaling", default="sqrt", choices=["none", "linear", "sqrt"])
     parser.add_argument("--criterion", default="l2_product")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="also write the figures to this file")

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import pathlib
 import re
@@ -31,6 +30,7 @@ from converters.errors import (
     CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
     ModelFileNotFoundError, NotAKerasModelError, OutputExistsError,
 )
+from converters.firmware_project import write_firmware_project
 from converters.fit import check_fit, fit_table, require_fit
 from converters.quantize import (
     MAX_CALIBRATION_SAMPLES, check_dense_quantization, check_sample_shape, quantize_int8,
@@ -143,19 +143,13 @@ def find_calibration(model_path, calibration=None) -> tuple[np.ndarray, str]:
     )
 
 
-def _write_firmware(out_dir, board, tflite_model, model_name, tflm, report, progress) -> bool:
-    # The firmware generator is a separate module (another issue); export works without it.
-    if importlib.util.find_spec("converters.firmware_project") is None:
-        progress("firmware: skipped, converters.firmware_project is not installed")
-        return False
-    from converters.firmware_project import write_firmware_project
-
+def _write_firmware(out_dir, board, tflite_model, model_name, tflm, report) -> str:
     write_firmware_project(
         out_dir / "firmware", board=board, tflite_model=tflite_model, model_name=model_name,
         ops=tflm.ops, arena_bytes=tflm.arena_with_margin, golden_inputs=tflm.golden_inputs,
         golden_outputs=tflm.golden_outputs, report=report,
     )
-    return True
+    return "firmware"
 
 
 def _umask() -> int:
@@ -286,7 +280,7 @@ def export_model(
     name = re.sub(r"\W", "_", model_path.stem) or "model"
     seconds["total_before_write"] = time.perf_counter() - started
     report = build_report(
-        model_path=model_path, board=board, compact=compact, tflite_bytes=len(tflite_model),
+        model_path=model_path, board=board, compact=compact, tflite_model=tflite_model,
         io=io, dense_weights=dense_weights, tflm=tflm, fit=fit,
         calibration_source=cal_source, seconds=seconds,
     )
@@ -296,7 +290,7 @@ def export_model(
     try:
         compact.model.save(tmp / f"{name}_compact{model_path.suffix.lower()}")
         (tmp / f"{name}.tflite").write_bytes(tflite_model)
-        report["firmware"] = _write_firmware(tmp, board, tflite_model, name, tflm, report, progress)
+        report["firmware"] = _write_firmware(tmp, board, tflite_model, name, tflm, report)
         write_reports(tmp, report, table)
         if out.exists() and not force:  # appeared while we worked
             raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")

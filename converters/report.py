@@ -6,12 +6,13 @@ rendered from that dict only, so the two files always agree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 
 
 def build_report(
-    *, model_path, board, compact, tflite_bytes: int, io: str, dense_weights: list[dict],
+    *, model_path, board, compact, tflite_model: bytes, io: str, dense_weights: list[dict],
     tflm, fit, calibration_source: str, seconds: dict[str, float],
 ) -> dict:
     """One dict with every figure of an export (see `render_markdown` for the layout)."""
@@ -37,7 +38,8 @@ def build_report(
             "width_multiple": board.width_multiple, "arena_margin": board.arena_margin,
         },
         "tflite": {
-            "bytes": int(tflite_bytes),
+            "bytes": len(tflite_model),
+            "sha256": hashlib.sha256(tflite_model).hexdigest(),
             "io": io,
             "dense_quantization": "per-channel" if board.per_channel_dense else "per-tensor",
             "dense_weights": dense_weights,

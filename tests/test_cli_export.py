@@ -1,4 +1,5 @@
 """dynhp-export through the CLI: a full export, --force, --list-boards, and every bad input."""
+import hashlib
 import json
 import pathlib
 import zipfile
@@ -69,8 +70,12 @@ def test_full_export_writes_model_tflite_reports(workdir):
     x = samples(16, seed=5)
     np.testing.assert_allclose(compact.predict(x, verbose=0), tiny_mlp().predict(x, verbose=0),
                                atol=1e-5)
-    if report["firmware"]:
-        assert (out / "firmware" / "platformio.ini").is_file()
+    assert (out / "firmware" / "platformio.ini").is_file()
+    # dynhp-monitor can tell from report.json which model the board must be running.
+    from converters.monitor import host_figures
+
+    digest = hashlib.sha256((out / "tiny.tflite").read_bytes()).hexdigest()
+    assert host_figures(report)["model_hash"] == digest
     assert not [p for p in workdir.iterdir() if p.name.startswith(".")], "temp dir left behind"
 
 

@@ -72,4 +72,4 @@ def test_wheel_in_fresh_venv_exports_end_to_end(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["fit"]["fits"] and report["tflm"]["arena_bytes"] > 0
     assert (out / "tiny.tflite").stat().st_size == report["tflite"]["bytes"]
-    assert report["firmware"] is True and (out / "firmware" / "platformio.ini").is_file()
+    assert report["firmware"] == "firmware" and (out / "firmware" / "platformio.ini").is_file()
