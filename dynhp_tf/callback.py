@@ -26,17 +26,21 @@ def _positive(name, value, minimum=1):
         raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
 
 
+def _value(x):
+    """A variable's value as numpy; tf_keras hands out (mirrored) tf.Variables."""
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+
+
 def _steps_per_execution(model) -> int:
     value = getattr(model, "steps_per_execution", None)
     if value is None:
         value = getattr(model, "_steps_per_execution", None)
-    value = value.numpy() if hasattr(value, "numpy") else value  # tf_keras: a (mirrored) variable
-    return 1 if value is None else int(value)
+    return 1 if value is None else int(_value(value))
 
 
 def _learning_rate(optimizer) -> float | None:
     try:
-        return float(np.asarray(optimizer.learning_rate))
+        return float(_value(optimizer.learning_rate))
     except (TypeError, ValueError):  # a schedule object
         return None
 
@@ -157,9 +161,12 @@ class DynHPCallback(keras.callbacks.Callback):
                 f"{self.dense_params / floor_params:.2f})")
         if self.criterion == "taylor" and self.stream is None:
             raise ValueError("criterion: 'taylor' needs training data; feed fit with cb.batches(x, y)")
+        self._lr_scaling = self.lr_scaling
         scheduler = getattr(model.optimizer, "_learning_rate", None)
         if self.lr_scaling != "none" and isinstance(scheduler, keras.optimizers.schedules.LearningRateSchedule):
-            raise ValueError("lr_scaling: the optimizer's learning rate is a schedule; use lr_scaling='none'")
+            warnings.warn(f"DynHPCallback: lr_scaling={self.lr_scaling!r} is ignored: the learning rate is a "
+                          "schedule, which the callback leaves alone", stacklevel=2)
+            self._lr_scaling = "none"
 
         keep = [~dead for dead in zero_outgoing(model, graph)]  # resume: pruned neurons stay pruned
         self.masks = NeuronMasks(model, graph, keep)
@@ -248,10 +255,10 @@ class DynHPCallback(keras.callbacks.Callback):
         fits = int((self.budget - fixed) // per_sample) if per_sample else self.max_batch_size
         new = max(self.current_batch, min(self.max_batch_size, fits))
         if new != self.current_batch:
-            factor = LR_SCALING[self.lr_scaling](new / self.current_batch)
+            factor = LR_SCALING[self._lr_scaling](new / self.current_batch)
             if factor != 1.0:
                 optimizer = self.model.optimizer
-                optimizer.learning_rate = float(np.asarray(optimizer.learning_rate)) * factor
+                optimizer.learning_rate = _learning_rate(optimizer) * factor
             self.current_batch = self.stream.batch_size = new
 
     def _record(self, epoch: int) -> dict:

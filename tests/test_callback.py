@@ -192,6 +192,15 @@ def test_linear_lr_scaling_follows_batch_growth():
     assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01 * 64 / 16)
 
 
+def test_learning_rate_schedule_is_left_alone_with_a_warning():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.9)
+    model = compiled(mlp(), optimizer=keras.optimizers.Adam(schedule))
+    cb = DynHPCallback(target_compression=3, end_epoch=0, verbose=0)
+    with pytest.warns(UserWarning, match="schedule"):
+        history = fit(model, cb, epochs=2)
+    assert cb.current_batch > 16 and history.history["dynhp/compression"][-1] >= 3
+
+
 @pytest.mark.parametrize("criterion", ["l1_incoming", "taylor"])
 def test_other_criteria_reach_the_target_with_width_multiples(criterion):
     model = compiled(mlp(hidden=(64, 32)))
