@@ -13,10 +13,6 @@ import tensorflow as tf
 from dynhp_tf.groups import PruningGraph, layer_weight, weight_mask
 
 
-def _constraint_of(variable):
-    return getattr(variable, "constraint", None)
-
-
 def _set_constraint(variable, constraint) -> None:
     try:
         variable.constraint = constraint  # Keras 3 variables
@@ -57,7 +53,7 @@ class NeuronMasks:
         self.model, self.graph = model, graph
         self.keep = [k.copy() for k in keep]
         self._axes = graph.weight_axes()
-        self._masks, self._original = {}, {}
+        self._masks = {}
         with model.distribute_strategy.scope():
             for key, axes in self._axes.items():
                 weight = layer_weight(model, *key)
@@ -65,21 +61,18 @@ class NeuronMasks:
                                                name="dynhp_mask", aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
     def attach(self) -> None:
-        """Adds `w * mask` to each masked weight's constraint (after any user constraint)."""
+        """Adds `w * mask` to each masked weight's constraint (after any user constraint).
+
+        The constraint stays after training, so a later fit cannot revive pruned weights.
+        """
         for key, mask in self._masks.items():
             weight = layer_weight(self.model, *key)
-            original = _constraint_of(weight)
-            self._original[key] = original
+            original = getattr(weight, "constraint", None)
 
             def constraint(w, mask=mask, original=original):
                 return (original(w) if original is not None else w) * tf.cast(mask, w.dtype)
 
             _set_constraint(weight, constraint)
-
-    def detach(self) -> None:
-        for key, original in self._original.items():
-            _set_constraint(layer_weight(self.model, *key), original)
-        self._original = {}
 
     def update(self, keep: list[np.ndarray]) -> None:
         """Applies `keep` now: mask variables, weights and their optimizer slots."""
