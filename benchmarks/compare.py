@@ -23,8 +23,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 
-# Budgets. Full: 3 seeds x 2 networks x 17 trainings = 102 runs; measured at about 25-35
-# minutes on 2 shared cores with 20k training samples and 8 epochs (see docs/benchmarks.md).
+# Budgets. Full: 3 seeds x 2 networks x 17 trainings = 102 runs, measured at 30 minutes on
+# 2 shared cores (the full 60k training set would need about 3x that). Quick: about 1 minute.
 MODES = {
     "full": {"epochs": 8, "train_samples": 20000, "test_samples": 10000, "seeds": 3,
              "compressions": [2, 5, 10, 20], "networks": ["lenet300100", "lenet5"]},

@@ -263,6 +263,10 @@ def _method(results) -> list[str]:
         f"seed), {cfg['test_samples']:,} test samples; {cfg['epochs']} epochs; seeds {cfg['seeds']} "
         f"(seed changes initialisation, shuffling and DynHP's sampling); values are mean ± sample standard "
         f"deviation over seeds (no ± when one seed).",
+        f"- Budget: {cfg['seeds']} seed(s) x {cfg['epochs']} epochs x {cfg['train_samples']:,} samples, chosen so "
+        f"that the full mode (2 networks x 17 trainings per seed, each exported and run on TFLM) finishes "
+        f"well under 60 minutes on 2 cores; the full 60k training set would take about 3x longer. Wall times "
+        f"are measured on cores shared with other jobs and are noisy.",
         f"- Every contender: {meta.get('optimizer')}, sparse categorical cross-entropy, batch "
         f"{meta.get('batch_size')} at the start, the same number of epochs. {meta.get('framework')}: tfmot "
         f"needs tf_keras, so every contender runs on it (one training loop, comparable wall times).",
