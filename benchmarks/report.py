@@ -251,6 +251,11 @@ def plot_trajectory(results, network, path: pathlib.Path) -> None:
 
 # --- the document ------------------------------------------------------------------------
 
+def _dynhp_settings(meta) -> str:
+    settings = meta.get("dynhp_settings") or {"max_batch_size": 1024, "lr_scaling": "(not recorded)"}
+    return ", ".join(f"`{k}={v!r}`" for k, v in settings.items())
+
+
 def _method(results) -> list[str]:
     meta, cfg = results["meta"], results["meta"]["config"]
     done, planned = meta.get("completed_runs", len(results["runs"])), meta.get("planned_runs", len(results["runs"]))
@@ -270,9 +275,9 @@ def _method(results) -> list[str]:
         f"- Every contender: {meta.get('optimizer')}, sparse categorical cross-entropy, batch "
         f"{meta.get('batch_size')} at the start, the same number of epochs. {meta.get('framework')}: tfmot "
         f"needs tf_keras, so every contender runs on it (one training loop, comparable wall times).",
-        "- **DynHP**: `DynHPCallback` defaults (L2-product importance, cubic schedule from epoch 0 to "
-        "ceil(0.6·epochs)−1, then fine-tuning; memory budget = dense training memory at batch 32; "
-        "max batch 1024; no learning-rate scaling). The fixed-batch ablation sets `max_batch_size=32`.",
+        f"- **DynHP**: `DynHPCallback` with {_dynhp_settings(meta)}, cubic schedule from epoch 0 to "
+        "ceil(0.6·epochs)−1, then fine-tuning; memory budget = dense training memory at batch 32. The "
+        "fixed-batch ablation sets `max_batch_size=32` (so the learning rate never changes).",
         "- **tfmot**: `prune_low_magnitude` on every layer with `PolynomialDecay` (power 3, from 0 to the "
         "sparsity that leaves as many non-zero weights as DynHP's compact network at the same seed; ends "
         "with DynHP's schedule, pruning every 100 steps), `strip_pruning` before export. Biases are not "

@@ -30,6 +30,8 @@ from converters.rebuild import compact_model  # noqa: E402
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
 TFMOT_FREQUENCY = 100  # tfmot's documented default pruning frequency, in steps
+# DynHPCallback's defaults since commit 3a5cd9c, pinned here so results do not drift with them.
+DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic"}
 CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch")
 DATA_SEED = 0  # the training subset is the same for every seed; seeds change init and order
 
@@ -110,8 +112,8 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     keras.utils.set_random_seed(seed)
     model = _compile(build())
     dense_memory = _dense_memory(model)["total"]
-    cb = DynHPCallback(target_compression=compression, max_batch_size=1024 if grow_batch else BATCH_SIZE,
-                       seed=seed, verbose=0)
+    settings = dict(DYNHP_SETTINGS, **({} if grow_batch else {"max_batch_size": BATCH_SIZE}))
+    cb = DynHPCallback(target_compression=compression, seed=seed, verbose=0, **settings)
     accuracy = _TestAccuracy(x_test, y_test)
     start = time.perf_counter()
     # Accuracy first: it sees each epoch's network before DynHP prunes it at that epoch's end.
@@ -119,9 +121,11 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
               callbacks=[accuracy, cb], verbose=0)
     seconds = time.perf_counter() - start - accuracy.seconds
     # cb.history[e] describes the network after epoch e's pruning, i.e. the one epoch e+1 trains.
-    in_use = [{"params": cb.dense_params, "batch_size": BATCH_SIZE, "memory_bytes": dense_memory}]
+    in_use = [{"params": cb.dense_params, "batch_size": BATCH_SIZE, "memory_bytes": dense_memory,
+               "learning_rate": LEARNING_RATE}]
     in_use += [{"params": h["dynhp/params"], "batch_size": h["dynhp/batch_size"],
-                "memory_bytes": h["dynhp/train_memory_bytes"]} for h in cb.history[:-1]]
+                "memory_bytes": h["dynhp/train_memory_bytes"], "learning_rate": h["learning_rate"]}
+               for h in cb.history[:-1]]
     trajectory = [dict(epoch=e, test_accuracy=a, **u) for e, (u, a) in enumerate(zip(in_use, accuracy.accuracy))]
     memory = [t["memory_bytes"] for t in trajectory]
     final = cb.history[-1]
@@ -217,6 +221,7 @@ def run_benchmark(cfg: dict, results_path: pathlib.Path, resume: bool = False) -
     started = time.time()
     results = {"meta": {
         "config": cfg, "batch_size": BATCH_SIZE, "optimizer": f"Adam(learning_rate={LEARNING_RATE})",
+        "dynhp_settings": DYNHP_SETTINGS,
         "framework": f"tf_keras {keras.__version__} (TF_USE_LEGACY_KERAS=1), TensorFlow {tf.__version__}, "
                      f"tfmot {tfmot.__version__}",
         "host": f"{platform.machine()}, {os.cpu_count()} cores (shared)", "git_commit": _git_commit(),
