@@ -35,6 +35,7 @@ from converters.fit import check_fit, fit_table, require_fit
 from converters.quantize import (
     MAX_CALIBRATION_SAMPLES, check_dense_quantization, check_sample_shape, quantize_int8,
 )
+from converters.rebuild import compact_model
 from converters.report import build_report, write_reports
 from converters.tflm_check import check_with_tflm
 from dynhp_tf._keras import keras
@@ -235,8 +236,6 @@ def export_model(
     t = lap("load", started)
 
     stage(2, "rebuilding the compact model")
-    from converters.rebuild import compact_model
-
     compact = compact_model(model)
     t = lap("rebuild", t)
     progress(
