@@ -155,18 +155,23 @@ void AddMemory(JsonLine* j, const dynhp_memory_t& m) {
   j->Int("stack_free_min_bytes", m.stack_free_min_bytes);
 }
 
+// The fields that identify a line: which board runs which model with which arena.
+void AddIdentity(JsonLine* j, const char* event) {
+  j->Str("event", event);
+  j->Str("board", DYNHP_BOARD);
+  j->Str("model", DYNHP_MODEL_NAME);
+  j->Str("model_hash", DYNHP_MODEL_HASH);
+  j->Int("model_bytes", static_cast<long>(g_model_data_len));
+  j->Int("arena_bytes", DYNHP_ARENA_BYTES);
+}
+
 }  // namespace
 
 void dynhp_print_boot(void) {
   dynhp_memory_t m;
   dynhp_platform_memory(&m);
   JsonLine j;
-  j.Str("event", "boot");
-  j.Str("board", DYNHP_BOARD);
-  j.Str("model", DYNHP_MODEL_NAME);
-  j.Str("model_hash", DYNHP_MODEL_HASH);
-  j.Int("model_bytes", static_cast<long>(g_model_data_len));
-  j.Int("arena_bytes", DYNHP_ARENA_BYTES);
+  AddIdentity(&j, "boot");
   j.Bool("arena_static", DYNHP_ARENA_STATIC != 0);
   AddMemory(&j, m);
   j.Emit();
@@ -256,12 +261,7 @@ void dynhp_run(dynhp_result_t* r) {
 
 void dynhp_print_summary(const dynhp_result_t* r) {
   JsonLine j;
-  j.Str("event", "summary");
-  j.Str("board", DYNHP_BOARD);
-  j.Str("model", DYNHP_MODEL_NAME);
-  j.Str("model_hash", DYNHP_MODEL_HASH);
-  j.Int("model_bytes", static_cast<long>(g_model_data_len));
-  j.Int("arena_bytes", DYNHP_ARENA_BYTES);
+  AddIdentity(&j, "summary");
   j.Bool("arena_static", r->arena_static != 0);
   j.Int("arena_used_bytes", static_cast<long>(r->arena_used_bytes));
   AddMemory(&j, r->ok ? r->memory_after : r->memory_before);
