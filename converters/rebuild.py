@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from dynhp_tf._keras import keras
-from dynhp_tf.groups import PRODUCERS, PruningGraph, neuron_norms, pruning_groups, slice_weight, zero_outgoing
+from dynhp_tf.groups import (PRODUCERS, PruningGraph, as_list, neuron_norms, pruning_groups, slice_weight,
+                             zero_outgoing)
 
 WIDTH_KEYS = {"Dense": "units", "Conv1D": "filters", "Conv2D": "filters"}
 TOLERANCE = 1e-5
@@ -52,8 +53,13 @@ def count_macs(model) -> int:
 def _probe_inputs(model, count=8, seed=0):
     """Random inputs in the structure the model expects (one array, or a list of them)."""
     rng = np.random.default_rng(seed)
-    arrays = [rng.normal(size=(count,) + tuple(int(d) for d in t.shape[1:])).astype("float32") for t in model.inputs]
-    return arrays[0] if len(arrays) == 1 else arrays
+    return _single([rng.normal(size=(count,) + tuple(int(d) for d in t.shape[1:])).astype("float32")
+                    for t in model.inputs])
+
+
+def _single(xs: list):
+    """One input as itself, several as a list: the structure a Keras model expects."""
+    return xs[0] if len(xs) == 1 else xs
 
 
 def _zero_at_consumers(model, graph: PruningGraph, candidates: list[np.ndarray]) -> list[np.ndarray]:
@@ -65,10 +71,8 @@ def _zero_at_consumers(model, graph: PruningGraph, candidates: list[np.ndarray])
     consumers = sorted({a.layer for g in graph.groups for a in g.axes_with_role("in")})
     if not consumers or not any(c.any() for c in candidates):
         return candidates
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    probe = keras.Model(inputs, [model.get_layer(name).input for name in consumers])
-    values = probe(_probe_inputs(model), training=False)
-    values = dict(zip(consumers, [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]))
+    probe = keras.Model(_single(model.inputs), [model.get_layer(name).input for name in consumers])
+    values = dict(zip(consumers, [np.asarray(v) for v in as_list(probe(_probe_inputs(model), training=False))]))
     result = []
     for group, candidate in zip(graph.groups, candidates):
         zero = candidate.copy()
@@ -117,14 +121,10 @@ def compact_model(model, tolerance: float = TOLERANCE) -> CompactModel:
             [slice_weight(np.asarray(v), info.pruned_axes, keep) for v, info in zip(originals, infos)])
 
     inputs = _probe_inputs(model, count=16, seed=1)
-    expected = [np.asarray(t) for t in _as_list(model(inputs, training=False))]
-    actual = [np.asarray(t) for t in _as_list(compact(inputs, training=False))]
+    expected = [np.asarray(t) for t in as_list(model(inputs, training=False))]
+    actual = [np.asarray(t) for t in as_list(compact(inputs, training=False))]
     difference = max(float(np.max(np.abs(e - a))) for e, a in zip(expected, actual))
     if difference > tolerance:
         raise RebuildMismatchError(f"compact model differs from the original by {difference:.3g} (> {tolerance:g})")
     return CompactModel(compact, widths, graph.params(), graph.params([int(k.sum()) for k in keep]),
                         count_macs(model), count_macs(compact), difference)
-
-
-def _as_list(x):
-    return list(x) if isinstance(x, (list, tuple)) else [x]

@@ -170,12 +170,13 @@ def _inbound(model, layers):
             raise UnsupportedLayerError(
                 f"layer '{layer.name}' ({type(layer).__name__}) is called more than once; "
                 "shared layers cannot be pruned")
-        inputs = [] if type(layer).__name__ == "InputLayer" else _flatten(layer.input)
+        inputs = [] if type(layer).__name__ == "InputLayer" else as_list(layer.input)
         result[layer.name] = [t._keras_history[0].name for t in inputs]
     return result
 
 
-def _flatten(x):
+def as_list(x) -> list:
+    """Keras hands out one tensor or a list of them: always a list."""
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
@@ -188,7 +189,7 @@ def _check_layer(layer, cls):
         "data_format": getattr(layer, "data_format", "channels_last") != "channels_last",
         "groups": getattr(layer, "groups", 1) != 1,
         "depth_multiplier": getattr(layer, "depth_multiplier", 1) != 1,
-        "axis": cls == "BatchNormalization" and _flatten(layer.axis) not in ([-1], [len(_shape(layer.input)) - 1]),
+        "axis": cls == "BatchNormalization" and as_list(layer.axis) not in ([-1], [len(_shape(layer.input)) - 1]),
     }
     bad = [k for k, v in problems.items() if v]
     if bad:
@@ -263,7 +264,7 @@ def pruning_groups(model) -> PruningGraph:
             elements = math.prod(d for d in _shape(layer.output)[1:])
             activations.append((layer.name, elements, None if out is None else out[0]))
 
-    for tensor in _flatten(model.outputs):
+    for tensor in as_list(model.outputs):
         s = state[tensor._keras_history[0].name]
         if s is not None:
             groups.frozen[groups.find(s[0])] = True
@@ -290,7 +291,7 @@ def pruning_groups(model) -> PruningGraph:
             attr = attrs.get(id(v), f"weight{i}")
             weights.append(WeightInfo(layer.name, attr, tuple(int(d) for d in v.shape), id(v) in trainable_ids,
                                       tuple(weight_axes.get((layer.name, attr), ()))))
-    input_elements = sum(math.prod(_shape(t)[1:]) for t in _flatten(model.inputs))
+    input_elements = sum(math.prod(_shape(t)[1:]) for t in as_list(model.inputs))
     return PruningGraph(tuple(result), tuple(weights),
                         tuple(Activation(n, e, group_of(g)) for n, e, g in activations), input_elements)
 
