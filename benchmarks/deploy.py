@@ -11,13 +11,13 @@ import numpy as np
 
 from converters.quantize import quantize_int8, tflite_interpreter
 from converters.rebuild import count_macs
+from dynhp_tf.layers import rule_for
 from converters.tflm_check import check_with_tflm
 
 CALIBRATION_SAMPLES = 500
 # Per-tensor FULLY_CONNECTED weights: what the ESP32 boards' TFLM library needs (boards/esp32.toml),
 # and it runs on every TFLM build.
 PER_CHANNEL_DENSE = False
-WIDTH_KEYS = ("units", "filters")
 
 
 def tflite_accuracy(tflite_model: bytes, x: np.ndarray, y: np.ndarray) -> float:
@@ -38,9 +38,9 @@ def widths(model) -> dict[str, int]:
     """Width of every Dense/Conv layer but the output layer, by layer name."""
     result = {}
     for layer in model.layers[:-1]:
-        for key in WIDTH_KEYS:
-            if hasattr(layer, key):
-                result[layer.name] = int(getattr(layer, key))
+        rule = rule_for(type(layer).__name__)
+        if rule is not None and rule.width_key is not None:
+            result[layer.name] = int(getattr(layer, rule.width_key))
     return result
 
 

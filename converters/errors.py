@@ -40,3 +40,7 @@ class TFLMCheckError(ExportError):
 
 class OutputExistsError(ExportError):
     """The output directory exists and `force` was not given."""
+
+
+class RebuildMismatchError(ExportError):
+    """The compact model's outputs differ from the original's beyond float32 rounding."""

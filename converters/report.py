@@ -30,6 +30,7 @@ def build_report(
             "macs_dense": int(compact.macs_dense),
             "macs_compact": int(compact.macs_compact),
             "rebuild_max_abs_difference": float(compact.max_abs_difference),
+            "rebuild_allowed_difference": float(compact.allowed_difference),
             "layers": layers,
         },
         "board": {
@@ -69,7 +70,8 @@ def render_markdown(report: dict, fit_table: str) -> str:
         f"| MACs per inference | {m['macs_dense']:,} | {m['macs_compact']:,} |",
         "",
         f"Compression: {m['compression']:.2f}x. Compact vs original outputs: max abs "
-        f"difference {m['rebuild_max_abs_difference']:.2g} on random inputs.",
+        f"difference {m['rebuild_max_abs_difference']:.2g} on random inputs (allowed: "
+        f"{m['rebuild_allowed_difference']:.2g}, float32 rounding at the outputs' scale).",
         "",
         "| layer | dense width | compact width |",
         "|---|---:|---:|",

@@ -9,12 +9,15 @@ import numpy as np
 from dynhp_tf._keras import keras
 from dynhp_tf.batching import BatchStream
 from dynhp_tf.calibration import save_calibration
-from dynhp_tf.groups import pruning_groups, zero_outgoing
+from dynhp_tf.compact import kept_neurons, narrow_model
+from dynhp_tf.groups import pruning_groups
 from dynhp_tf.importance import CRITERIA
 from dynhp_tf.masks import NeuronMasks
 from dynhp_tf.memory import memory_for, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
 from dynhp_tf.selection import select, smallest_params
+from dynhp_tf.stepping import StepDriver
+from dynhp_tf.trainer import CompactTrainer, _learning_rate, has_schedule
 
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
@@ -24,25 +27,6 @@ LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/trai
 def _positive(name, value, minimum=1):
     if value is None or value < minimum:
         raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
-
-
-def _value(x):
-    """A variable's value as numpy; tf_keras hands out (mirrored) tf.Variables."""
-    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
-
-
-def _steps_per_execution(model) -> int:
-    value = getattr(model, "steps_per_execution", None)
-    if value is None:
-        value = getattr(model, "_steps_per_execution", None)
-    return 1 if value is None else int(_value(value))
-
-
-def _learning_rate(optimizer) -> float | None:
-    try:
-        return float(_value(optimizer.learning_rate))
-    except (TypeError, ValueError):  # a schedule object
-        return None
 
 
 class DynHPCallback(keras.callbacks.Callback):
@@ -162,13 +146,22 @@ class DynHPCallback(keras.callbacks.Callback):
         if self.criterion == "taylor" and self.stream is None:
             raise ValueError("criterion: 'taylor' needs training data; feed fit with cb.batches(x, y)")
         self._lr_scaling = self.lr_scaling
-        scheduler = getattr(model.optimizer, "_learning_rate", None)
-        if self.lr_scaling != "none" and isinstance(scheduler, keras.optimizers.schedules.LearningRateSchedule):
+        if self.lr_scaling != "none" and has_schedule(model.optimizer):
             warnings.warn(f"DynHPCallback: lr_scaling={self.lr_scaling!r} is ignored: the learning rate is a "
                           "schedule, which the callback leaves alone", stacklevel=2)
             self._lr_scaling = "none"
 
-        keep = [~dead for dead in zero_outgoing(model, graph)]  # resume: pruned neurons stay pruned
+        steps = self.params.get("steps")
+        if self.stream is not None and steps is not None and steps != self.stream.max_steps:
+            raise ValueError(f"steps_per_epoch: expected it unset with cb.batches() (one pass over the data "
+                             f"is {self.stream.max_steps} steps), got {steps}")
+        if steps is None:
+            raise ValueError("steps_per_epoch: DynHPCallback needs a known number of steps per epoch; give "
+                             "steps_per_epoch to fit, or feed it with cb.batches(x, y) or arrays")
+        if getattr(model.optimizer, "use_ema", False):
+            raise ValueError("use_ema: DynHPCallback does not support optimizers with use_ema=True")
+        self.driver = StepDriver(model, steps, step=self._step, on_epoch_steps_done=self._epoch_steps_done)
+        keep = kept_neurons(model, graph)  # resume: removed neurons stay removed
         self.masks = NeuronMasks(model, graph, keep)
         self.masks.attach()
         self.masks.update(keep)
@@ -177,52 +170,53 @@ class DynHPCallback(keras.callbacks.Callback):
         self.current_batch = initial_batch
         self.budget = self.memory_budget or memory_for(graph, graph.sizes, initial_batch, self.slots).total
 
-        self._inner_train_function = None
+        self.driver.install()
+        # The first epoch trains the full-width model (under the masks) even when a resumed model
+        # has removed neurons: Keras builds its metrics in that model's first step.
+        self.trainer = CompactTrainer(model, graph)
+        if not self.trainer.physical:
+            warnings.warn(f"DynHPCallback: with {model.distribute_strategy.num_replicas_in_sync} replicas the "
+                          "neurons are pruned by masks, not removed physically: train steps keep their "
+                          "full-width cost", stacklevel=2)
         if self.stream is None:
             warnings.warn("DynHPCallback: fit was given arrays, not cb.batches(x, y): neurons are pruned, "
                           "but batch growth is off", stacklevel=2)
         else:
-            self._check_steps()
-            self._inner_train_function = model.train_function
-            model.train_function = self._train_step
             self.stream.batch_size = initial_batch
             self._grow_batch()
 
-    def _check_steps(self):
-        if _steps_per_execution(self.model) != 1:
-            raise ValueError("steps_per_execution: DynHPCallback batch growth needs steps_per_execution=1 "
-                             "in compile()")
-        steps = self.params.get("steps")
-        if steps is not None and steps != self.stream.max_steps:
-            raise ValueError(f"steps_per_epoch: expected it unset with cb.batches() (one pass over the data "
-                             f"is {self.stream.max_steps} steps), got {steps}")
+    def _step(self, iterator):
+        return self.trainer.step(iterator) if self.trainer.compact is not None else self.driver.own_step(iterator)
 
-    def _train_step(self, iterator):
-        """Runs a real step while the epoch has batches left; later steps are no-ops."""
-        self._steps_done += 1
-        if self._steps_done <= self._real_steps:
-            self._last_logs = self._inner_train_function(iterator)
-        return self._last_logs
+    def _epoch_steps_done(self):
+        self.trainer.sync()
+
+    def _shrink(self, keep):
+        self.trainer.shrink(keep)
+        if self.trainer.compact is not None:
+            self.driver.release_own_step()
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._steps_done = 0
-        self._real_steps = self.stream.steps if self.stream else math.inf
+        self.driver.begin_epoch(self.stream.steps if self.stream else math.inf)
+        self.trainer.begin_epoch()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.trainer.sync()  # when fit stopped the epoch early
         progress = self.schedule.progress(epoch, self.params.get("epochs", 1))
         if progress is not None:
             target = self.dense_params * (1 - (1 - 1 / self.target_compression) * progress)
             self._prune(target)
-            if self.stream is not None:
-                self._grow_batch()
+        self._shrink(self.masks.keep)
+        if progress is not None and self.stream is not None:
+            self._grow_batch()
         record = self._record(epoch)
         self.history.append(record)
         if logs is not None:
             logs.update({key: record[key] for key in LOG_KEYS})
 
     def on_train_end(self, logs=None):
-        if self._inner_train_function is not None:
-            self.model.train_function = self._inner_train_function
+        self.driver.uninstall()
+        self.trainer.finish()
         if self.calibration_file:
             if self.stream is None:
                 warnings.warn("DynHPCallback: calibration_file needs cb.batches(x, y); not written", stacklevel=2)
@@ -230,6 +224,12 @@ class DynHPCallback(keras.callbacks.Callback):
                 save_calibration(self.calibration_file, self.stream.sample(self.calibration_samples, self.seed)[0])
         if self.verbose:
             print(self.width_table())
+
+    def compact_model(self):
+        """The physically narrow network with the trained weights (a copy when none was trained)."""
+        if self.trainer.compact is not None:
+            return self.trainer.compact
+        return narrow_model(self.model, self.graph, self.masks.keep)
 
     # --- pruning and batch growth ------------------------------------------------------
 
@@ -244,9 +244,15 @@ class DynHPCallback(keras.callbacks.Callback):
             x, y = self.stream.sample(self.taylor_samples, self.seed + len(self.history))[:2]
             step = max(1, self.current_batch)
             data = [(x[i:i + step], y[i:i + step]) for i in range(0, len(x), step)]
-        scores = CRITERIA[self.criterion](self.model, self.graph, data)
-        keep = select(self.graph, self.masks.keep, scores, target_params, self.min_neurons, self.width_multiple)
-        self.masks.update(keep)
+        network = self.trainer.network
+        narrow_scores = CRITERIA[self.criterion](network, pruning_groups(network), data)
+        scores = []
+        for keep, narrow in zip(self.trainer.keep, narrow_scores):
+            full = np.zeros(len(keep))
+            full[keep] = narrow
+            scores.append(full)
+        self.masks.update(select(self.graph, self.masks.keep, scores, target_params, self.min_neurons,
+                                 self.width_multiple))
 
     def _grow_batch(self) -> None:
         kept = self._kept()

@@ -14,27 +14,7 @@ import math
 
 import numpy as np
 
-# Layers that create channels: the kernel's last axis is the output channel, the
-# second-to-last reads the input channel.
-PRODUCERS = {"Dense", "Conv1D", "Conv2D"}
-# Per-channel layers that carry channel j to channel j: (weight attributes, channel axis).
-CHANNELWISE = {
-    "BatchNormalization": (("gamma", "beta", "moving_mean", "moving_variance"), 0),
-    # Keras 3 names the depthwise weight `kernel`, tf_keras `depthwise_kernel`.
-    "DepthwiseConv2D": (("kernel", "depthwise_kernel", "bias"), 2),
-}
-# Weightless layers that keep the channel axis as it is (spatial changes are fine).
-PASS_THROUGH = {
-    "Activation", "ReLU", "LeakyReLU", "ELU", "Dropout", "SpatialDropout1D",
-    "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "MaxPooling1D", "MaxPooling2D",
-    "AveragePooling1D", "AveragePooling2D", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D",
-    "Cropping2D", "UpSampling1D", "UpSampling2D", "GlobalAveragePooling1D",
-    "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Identity",
-}
-# Layers that only reshape: they hold no activation memory of their own.
-VIEWS = {"InputLayer", "Flatten"}
-SUPPORTED = sorted(PRODUCERS | set(CHANNELWISE) | PASS_THROUGH | VIEWS | {"Add"})
-
+from dynhp_tf.layers import RULES, rule_for
 
 class UnsupportedLayerError(ValueError):
     """A layer that pruning groups cannot model; the message names it and its class."""
@@ -45,8 +25,9 @@ class WeightAxis:
     """One axis of one weight that indexes a group's neurons.
 
     `tile` > 1 when a Flatten spread each channel over `tile` rows: row = position * C + c.
-    `role` is "out" for a producer's kernel column, "in" for a consumer's kernel row, and
-    "channel" for per-channel parameters (bias, BatchNorm, depthwise).
+    `role` is what the slice is to the neuron: "incoming" for its producer's kernel column
+    (the weights that compute it), "outgoing" for a consumer's kernel rows (the weights that
+    read it), "channel" for its per-channel parameters (bias, BatchNorm, depthwise).
     """
 
     layer: str
@@ -77,6 +58,8 @@ class WeightInfo:
     trainable: bool
     # (group index, axis, tile) for every axis that a group prunes.
     pruned_axes: tuple[tuple[int, int, int], ...]
+    # Output positions each entry is multiplied at (0: the weight costs no MACs).
+    positions: int = 0
 
     def kept_size(self, kept: list[int] | np.ndarray) -> int:
         shape = list(self.shape)
@@ -109,6 +92,11 @@ class PruningGraph:
         """Parameters of the network with `kept[g]` neurons left in group g (default: all)."""
         kept = self.sizes if kept is None else kept
         return sum(w.kept_size(kept) for w in self.weights if w.trainable or not trainable_only)
+
+    def macs(self, kept: list[int] | np.ndarray | None = None) -> int:
+        """Multiply-accumulates per inference with `kept[g]` neurons left in group g."""
+        kept = self.sizes if kept is None else kept
+        return sum(w.kept_size(kept) * w.positions for w in self.weights)
 
     def activation_elements(self, kept: list[int] | np.ndarray | None = None) -> int:
         """Per-sample activation elements kept for the backward pass, input included."""
@@ -181,10 +169,10 @@ def as_list(x) -> list:
 
 
 def _check_layer(layer, cls):
-    if cls not in SUPPORTED:
+    if rule_for(cls) is None:
         raise UnsupportedLayerError(
             f"layer '{layer.name}' ({cls}) is not supported by pruning groups; "
-            f"supported layers: {', '.join(SUPPORTED)}")
+            f"supported layers: {', '.join(sorted(RULES))} (or teach it with dynhp_tf.register_layer)")
     problems = {
         "data_format": getattr(layer, "data_format", "channels_last") != "channels_last",
         "groups": getattr(layer, "groups", 1) != 1,
@@ -225,28 +213,27 @@ def pruning_groups(model) -> PruningGraph:
 
     for layer in layers:
         cls = type(layer).__name__
+        rule = RULES[cls]
         ins = [state[name] for name in inbound[layer.name]]
         src = ins[0] if ins else None
-        if cls == "InputLayer":
-            out = None
-        elif cls in PRODUCERS:
+        if rule.kind == "producer":
             kernel_rank = len(layer.kernel.shape)
             if src is not None:
-                add_axis(src[0], layer, "kernel", kernel_rank - 2, "in", src[1])
+                add_axis(src[0], layer, "kernel", kernel_rank - 2, "outgoing", src[1])
             g = groups.new(int(layer.kernel.shape[-1]), layer.name)
-            add_axis(g, layer, "kernel", kernel_rank - 1, "out")
-            add_axis(g, layer, "bias", 0, "channel")
+            add_axis(g, layer, "kernel", kernel_rank - 1, "incoming")
+            for attr, axis in rule.channel_weights:
+                add_axis(g, layer, attr, axis, "channel")
             out = (g, 1)
-        elif cls in CHANNELWISE:
-            attrs, axis = CHANNELWISE[cls]
+        elif rule.kind == "channelwise":
             if src is not None:
-                for attr in attrs:
-                    add_axis(src[0], layer, attr, axis if attr != "bias" else 0, "channel")
+                for attr, axis in rule.channel_weights:
+                    add_axis(src[0], layer, attr, axis, "channel")
             out = src
-        elif cls == "Flatten":
+        elif rule.kind == "view":
             spatial = math.prod(_shape(layer.input)[1:-1])
             out = None if src is None else (src[0], src[1] * spatial)
-        elif cls == "Add":
+        elif rule.kind == "add":
             if any(s is None for s in ins):
                 for s in ins:
                     if s is not None:
@@ -257,10 +244,14 @@ def pruning_groups(model) -> PruningGraph:
                 for s in ins[1:]:
                     g = groups.union(g, s[0])
                 out = (g, ins[0][1])
-        else:  # PASS_THROUGH
+        elif rule.kind == "preprocess" and src is not None:
+            raise UnsupportedLayerError(
+                f"layer '{layer.name}' ({cls}) acts per input element and is supported only before the "
+                "first Dense/Conv layer")
+        else:  # input, pass, preprocess
             out = src
         state[layer.name] = out
-        if cls not in VIEWS:
+        if rule.kind not in ("view", "input"):
             elements = math.prod(d for d in _shape(layer.output)[1:])
             activations.append((layer.name, elements, None if out is None else out[0]))
 
@@ -284,13 +275,16 @@ def pruning_groups(model) -> PruningGraph:
 
     weights = []
     for layer in layers:
-        attrs = {id(getattr(layer, a, None)): a for a in ("kernel", "bias", "depthwise_kernel", "gamma", "beta",
-                                                           "moving_mean", "moving_variance")}
+        rule = RULES[type(layer).__name__]
+        names = ("kernel",) * (rule.kind == "producer") + tuple(a for a, _ in rule.channel_weights)
+        attrs = {id(getattr(layer, a)): a for a in names if getattr(layer, a, None) is not None}
+        positions = math.prod(_shape(layer.output)[1:-1])
         trainable_ids = {id(v) for v in layer.trainable_weights}
         for i, v in enumerate(layer.weights):
             attr = attrs.get(id(v), f"weight{i}")
             weights.append(WeightInfo(layer.name, attr, tuple(int(d) for d in v.shape), id(v) in trainable_ids,
-                                      tuple(weight_axes.get((layer.name, attr), ()))))
+                                      tuple(weight_axes.get((layer.name, attr), ())),
+                                      positions if attr in rule.mac_weights else 0))
     input_elements = sum(math.prod(_shape(t)[1:]) for t in as_list(model.inputs))
     return PruningGraph(tuple(result), tuple(weights),
                         tuple(Activation(n, e, group_of(g)) for n, e, g in activations), input_elements)
@@ -308,13 +302,14 @@ def slice_weight(value: np.ndarray, pruned_axes, keep: list[np.ndarray]) -> np.n
     return value
 
 
-def weight_mask(shape, pruned_axes, keep: list[np.ndarray], dtype="float32") -> np.ndarray:
-    """1 where a weight entry belongs to kept neurons on every pruned axis, else 0."""
-    mask = np.ones(shape, dtype=dtype)
+def expand_weight(value: np.ndarray, pruned_axes, keep: list[np.ndarray], shape) -> np.ndarray:
+    """The inverse of `slice_weight`: a weight of the full `shape`, zero outside kept neurons."""
+    index = [np.arange(n) for n in shape]
     for g, axis, tile in pruned_axes:
-        vector = np.tile(keep[g], tile).astype(dtype)
-        mask *= vector.reshape([-1 if i == axis else 1 for i in range(len(shape))])
-    return mask
+        index[axis] = _index(keep[g], tile)
+    full = np.zeros(shape, dtype=np.asarray(value).dtype)
+    full[np.ix_(*index)] = value
+    return full
 
 
 def _along(value: np.ndarray, axis: int, tile: int, size: int) -> np.ndarray:
@@ -338,5 +333,5 @@ def zero_outgoing(model, graph: PruningGraph) -> list[np.ndarray]:
     Such a neuron has no effect on the output whatever its activation: it is removable, and a
     new DynHP callback treats it as already pruned.
     """
-    return [(neuron_norms(model, g, "in", 1) == 0) if g.axes_with_role("in") else np.zeros(g.size, bool)
+    return [(neuron_norms(model, g, "outgoing", 1) == 0) if g.axes_with_role("outgoing") else np.zeros(g.size, bool)
             for g in graph.groups]

@@ -13,12 +13,13 @@ def l2_product(model, graph: PruningGraph, data=None) -> list[np.ndarray]:
     Under ReLU, scaling a neuron's incoming weights by a and its outgoing ones by 1/a leaves
     the network unchanged; this score is invariant to that, plain incoming norms are not.
     """
-    return [np.sqrt(neuron_norms(model, g, "out")) * np.sqrt(neuron_norms(model, g, "in")) for g in graph.groups]
+    return [np.sqrt(neuron_norms(model, g, "incoming")) * np.sqrt(neuron_norms(model, g, "outgoing"))
+            for g in graph.groups]
 
 
 def l1_incoming(model, graph: PruningGraph, data=None) -> list[np.ndarray]:
     """||incoming weights||_1 (Li et al. 2017 filter pruning)."""
-    return [neuron_norms(model, g, "out", order=1) for g in graph.groups]
+    return [neuron_norms(model, g, "incoming", order=1) for g in graph.groups]
 
 
 def taylor(model, graph: PruningGraph, data) -> list[np.ndarray]:
@@ -30,9 +31,9 @@ def taylor(model, graph: PruningGraph, data) -> list[np.ndarray]:
     """
     if data is None:
         raise ValueError("criterion: 'taylor' needs training data; feed fit with cb.batches(x, y)")
-    slices = [[(layer_weight(model, p, attr), axis)
-               for p in g.producers for attr, axis in (("kernel", -1), ("bias", 0))
-               if getattr(model.get_layer(p), attr, None) is not None] for g in graph.groups]
+    # The weights that compute the pre-activation: producers' kernel columns and their biases.
+    slices = [[(layer_weight(model, a.layer, a.attr), a.axis) for a in g.axes
+               if a.role == "incoming" or (a.role == "channel" and a.layer in g.producers)] for g in graph.groups]
     variables = [v for group in slices for v, _ in group]
     totals = [np.zeros(g.size) for g in graph.groups]
     batches = 0

@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from dynhp_tf._keras import keras
-from dynhp_tf.groups import PruningGraph, pruning_groups, zero_outgoing
+from dynhp_tf.compact import kept_neurons
+from dynhp_tf.groups import PruningGraph, pruning_groups
 
 _PROBE_SHAPE = (3, 7)
 
@@ -69,7 +70,8 @@ def training_memory(model, batch_size: int, optimizer=None) -> TrainingMemory:
     """Training memory of `model` at `batch_size`, without the neurons pruned in its weights.
 
     Args:
-        model: a built Keras model; neurons whose outgoing weights are all zero count as pruned.
+        model: a built Keras model; its removable neurons (`dynhp_tf.compact.removable_neurons`)
+            count as pruned.
         batch_size: samples per training step.
         optimizer: an optimizer instance or name; default the model's own.
 
@@ -80,7 +82,7 @@ def training_memory(model, batch_size: int, optimizer=None) -> TrainingMemory:
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
     graph = pruning_groups(model)
-    kept = [int((~dead).sum()) for dead in zero_outgoing(model, graph)]
+    kept = [int(k.sum()) for k in kept_neurons(model, graph)]
     optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
     dtype_bytes = np.dtype(keras.backend.floatx()).itemsize
     return memory_for(graph, kept, batch_size, slots_per_weight(optimizer), dtype_bytes)

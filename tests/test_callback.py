@@ -12,7 +12,7 @@ import tensorflow as tf
 from dynhp_tf import DynHPCallback, pruning_groups
 from dynhp_tf._keras import LEGACY, keras
 from dynhp_tf.groups import layer_weight
-from dynhp_tf.masks import optimizer_slots
+from dynhp_tf.compact import optimizer_slots
 from tests.models import L, cnn, compiled, data_for, mlp, residual
 
 
@@ -67,7 +67,7 @@ def test_pruned_weights_stay_exactly_zero_after_more_training():
     model.fit(x, y, epochs=2, batch_size=8, verbose=0)  # a later fit without the callback
     assert np.all(pruned_slices(model, cb) == 0.0)
     kept = np.concatenate([np.asarray(layer_weight(model, a.layer, a.attr)).ravel()
-                           for g in cb.graph.groups for a in g.axes_with_role("out")])
+                           for g in cb.graph.groups for a in g.axes_with_role("incoming")])
     assert np.count_nonzero(kept) > 0
 
 

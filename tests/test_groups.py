@@ -13,7 +13,7 @@ def test_mlp_groups_are_hidden_layers_only():
     assert [(g.name, g.size) for g in graph.groups] == [(model.layers[0].name, 30), (model.layers[1].name, 10)]
     assert graph.params() == model.count_params()
     out_layer = model.layers[-1].name
-    assert all(a.layer != out_layer or a.role == "in" for g in graph.groups for a in g.axes)
+    assert all(a.layer != out_layer or a.role == "outgoing" for g in graph.groups for a in g.axes)
 
 
 def test_cnn_group_couples_batchnorm_and_flatten_rows_in_nhwc_order():
@@ -21,7 +21,7 @@ def test_cnn_group_couples_batchnorm_and_flatten_rows_in_nhwc_order():
     graph = pruning_groups(model)
     first, second, dense = graph.groups
     assert {a.layer for a in first.axes} == {model.layers[0].name, model.layers[1].name, model.layers[4].name}
-    flatten_rows = [a for a in second.axes if a.role == "in"]
+    flatten_rows = [a for a in second.axes if a.role == "outgoing"]
     assert len(flatten_rows) == 1 and flatten_rows[0].tile == 3 * 3  # 12x12 -conv-> 10 -pool-> 5 -conv-> 3x3
     # Removing channel c of the second conv must remove rows p*C + c of the dense kernel.
     kernel = model.layers[7].kernel.numpy()

@@ -9,7 +9,7 @@ from tests.models import L, cnn, compiled, data_for, mlp, residual
 
 
 def zero_neurons(model, group_index, neurons, role):
-    """Zeroes one role's slices ("in": outgoing rows, "out": incoming kernel) of some neurons."""
+    """Zeroes one role's slices ("outgoing": consumers' rows, "incoming": its kernel column) of some neurons."""
     group = pruning_groups(model).groups[group_index]
     for a in group.axes_with_role(role):
         w = np.moveaxis(np.asarray(layer_weight(model, a.layer, a.attr)), a.axis, 0).copy()
@@ -31,7 +31,7 @@ def assert_same_outputs(original, compact, seed=5):
 def test_neurons_without_outgoing_weights_are_removed_and_outputs_stay_equal(build, group, neurons, widths):
     keras.backend.clear_session()
     model = build()
-    zero_neurons(model, group, neurons, "in")
+    zero_neurons(model, group, neurons, "outgoing")
     result = compact_model(model)
     for name, expected in widths.items():
         assert result.widths[name] == expected
@@ -46,12 +46,12 @@ def test_neurons_without_outgoing_weights_are_removed_and_outputs_stay_equal(bui
 def test_dead_relu_units_of_a_model_never_trained_with_dynhp_are_removed():
     keras.backend.clear_session()
     model = mlp(hidden=(16, 8))
-    zero_neurons(model, 0, [3, 4], "out")  # zero incoming kernel...
+    zero_neurons(model, 0, [3, 4], "incoming")  # zero incoming kernel...
     bias = model.layers[0].bias.numpy()
     bias[[3, 4]] = [0.0, -2.0]  # ...and a bias that ReLU maps to 0
     bias[7] = 0.5  # a neuron with zero incoming weights but a constant non-zero output must stay
     model.layers[0].bias.assign(bias)
-    zero_neurons(model, 0, [7], "out")
+    zero_neurons(model, 0, [7], "incoming")
     result = compact_model(model)
     assert result.widths["dense"] == (16, 14)
     assert_same_outputs(model, result.model)
@@ -60,7 +60,7 @@ def test_dead_relu_units_of_a_model_never_trained_with_dynhp_are_removed():
 def test_sigmoid_unit_with_zero_incoming_weights_is_kept():
     keras.backend.clear_session()
     model = keras.Sequential([keras.Input((5,)), L.Dense(6, activation="sigmoid"), L.Dense(2)])
-    zero_neurons(model, 0, [1], "out")
+    zero_neurons(model, 0, [1], "incoming")
     model.layers[0].bias.assign(np.zeros(6, "float32"))
     assert compact_model(model).widths["dense"] == (6, 6)  # sigmoid(0) = 0.5 still feeds the output
 

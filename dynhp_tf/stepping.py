@@ -1,0 +1,69 @@
+"""The step driver: owns `model.train_function` for one fit and decides what each step runs.
+
+Keras fixes the number of steps per epoch when fit starts, and calls `model.train_function`
+once per step. Training-time methods need to change what a step does without patching that
+function each on their own: DynHP's growing batch needs fewer real steps in later epochs (the
+rest become no-ops that neither read data nor update weights), and its physical shrink runs
+each step on a narrower network. The driver is the one place that does this: it calls `step`
+for the epoch's real steps, returns the last logs for the surplus ones, and calls
+`on_epoch_steps_done` after the epoch's last step, before Keras validates and calls the
+callbacks' `on_epoch_end`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+
+def _value(x):
+    return int(x.numpy()) if hasattr(x, "numpy") else int(x)
+
+
+def steps_per_execution(model) -> int:
+    value = getattr(model, "steps_per_execution", None)
+    if value is None:
+        value = getattr(model, "_steps_per_execution", None)
+    return 1 if value is None else _value(value)
+
+
+class StepDriver:
+    """Runs `step(iterator)` for the real steps of each epoch of one `model.fit`.
+
+    Args:
+        model: the model being fit; its `train_function` is replaced until `uninstall()`.
+        steps_per_epoch: the steps Keras runs per epoch (`params["steps"]`).
+        step: what a real step runs; `None` runs the model's own train function.
+        on_epoch_steps_done: called after the last step of every epoch.
+    """
+
+    def __init__(self, model, steps_per_epoch: int, step: Callable | None = None,
+                 on_epoch_steps_done: Callable[[], None] = lambda: None):
+        if steps_per_execution(model) != 1:
+            raise ValueError("steps_per_execution: DynHPCallback needs steps_per_execution=1 in compile()")
+        self.model, self.steps_per_epoch = model, steps_per_epoch
+        self.step, self.on_epoch_steps_done = step, on_epoch_steps_done
+        self.own_step = None
+        self.real_steps, self.calls, self.last_logs = math.inf, 0, None
+
+    def install(self) -> None:
+        self.own_step = self.model.train_function
+        self.model.train_function = self
+
+    def release_own_step(self) -> None:
+        """Drops the model's own traced train function (and the optimizer state it holds)."""
+        self.own_step = None
+
+    def uninstall(self) -> None:
+        # None makes the next fit trace a fresh train function: the optimizer may have changed.
+        self.model.train_function = None
+
+    def begin_epoch(self, real_steps: int | float = math.inf) -> None:
+        self.calls, self.real_steps = 0, real_steps
+
+    def __call__(self, iterator):
+        self.calls += 1
+        if self.calls <= self.real_steps:
+            self.last_logs = (self.step or self.own_step)(iterator)
+        if self.calls == self.steps_per_epoch:
+            self.on_epoch_steps_done()
+        return self.last_logs

@@ -1,0 +1,111 @@
+"""The network that really trains: after each pruning event, a physically narrower copy.
+
+Masks keep dense shapes, so a masked network costs dense memory and time in every step.
+`CompactTrainer` instead rebuilds the network from the pruning groups at the kept widths
+(`dynhp_tf.compact`), carries the weights and the optimizer's slots of the kept neurons over
+exactly, compiles it like the user's model and runs the train steps on it.
+
+The user's model keeps its full width. It holds the trained weights, removed neurons exactly
+zero, after every `sync()` (the callback syncs after the last step of each epoch, before
+Keras validates or calls `on_epoch_end`). While a narrow network trains, the user's model's
+optimizer is an unbuilt clone (its learning rate stays the one that learning-rate callbacks
+and DynHP's batch scaling set), so the full-width gradients and optimizer slots are freed;
+`finish()` writes the narrow optimizer's state back into it, so training can resume.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dynhp_tf._keras import keras
+from dynhp_tf.compact import clone_optimizer, compile_args, expand_variables, move_optimizer_state, narrow_model
+from dynhp_tf.groups import PruningGraph, pruning_groups
+
+
+def _learning_rate(optimizer) -> float | None:
+    try:
+        value = optimizer.learning_rate
+        return float(value.numpy() if hasattr(value, "numpy") else value)
+    except (TypeError, ValueError):  # a schedule object
+        return None
+
+
+def copy_metric_states(source_model, target_model) -> None:
+    """Makes the target's compiled metrics (and loss tracker) hold the source's running state."""
+    for a, b in zip(source_model.metrics, target_model.metrics):
+        for va, vb in zip(a.variables, b.variables):
+            if tuple(va.shape) == tuple(vb.shape):
+                vb.assign(va)
+
+
+def has_schedule(optimizer) -> bool:
+    """True when the learning rate is a schedule (of the step count), not a settable value."""
+    return isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)
+
+
+class CompactTrainer:
+    """Trains a narrow copy of `model` once neurons are removed; `model` stays full width."""
+
+    def __init__(self, model, graph: PruningGraph):
+        self.model, self.graph = model, graph
+        # Keras 3 cannot switch a multi-replica fit to another model's train function mid-fit
+        # (its traced step fails on the distributed iterator): there the masks alone prune.
+        self.physical = model.distribute_strategy.num_replicas_in_sync == 1
+        self.keep = [np.ones(g.size, bool) for g in graph.groups]
+        self.compact = None  # the narrow network; None while the user's model itself trains
+        self._graph = graph  # pruning groups of the network that trains now
+        self._dirty = False
+
+    @property
+    def network(self):
+        """The network whose weights train now."""
+        return self.model if self.compact is None else self.compact
+
+    def shrink(self, keep: list[np.ndarray]) -> None:
+        """Continues training on a network with only the `keep` neurons (full-width indices)."""
+        if not self.physical or all(np.array_equal(a, b) for a, b in zip(keep, self.keep)):
+            return
+        if self.compact is not None:
+            self.sync()
+        source, source_graph = self.network, self._graph
+        relative = [new[old] for new, old in zip(keep, self.keep)]
+        with self.model.distribute_strategy.scope():
+            compact = narrow_model(source, source_graph, relative)
+            optimizer = clone_optimizer(source.optimizer)
+            move_optimizer_state(source.optimizer, optimizer, source, compact, source_graph, relative, narrow=True)
+            compact.compile(optimizer=optimizer, **compile_args(self.model))
+            if self.compact is None:  # from now on the full-width optimizer state is not needed
+                self.model.optimizer = clone_optimizer(self.model.optimizer)
+                if hasattr(self.model, "_compile_config"):
+                    self.model._compile_config.config["optimizer"] = self.model.optimizer
+        compact.make_train_function()
+        self.compact, self._graph = compact, pruning_groups(compact)
+        self.keep = [k.copy() for k in keep]
+
+    def begin_epoch(self) -> None:
+        """Resets the narrow network's metrics and takes the user's optimizer's learning rate."""
+        if self.compact is None:
+            return
+        self.compact.reset_metrics()
+        rate = _learning_rate(self.model.optimizer)
+        if not has_schedule(self.model.optimizer) and rate != _learning_rate(self.compact.optimizer):
+            self.compact.optimizer.learning_rate = rate
+
+    def step(self, iterator):
+        self._dirty = True
+        return self.compact.train_function(iterator)
+
+    def sync(self) -> None:
+        """Writes the narrow network's weights and metric states into the user's model."""
+        if self.compact is None or not self._dirty:
+            return
+        expand_variables(self.compact, self.model, self.graph, self.keep)
+        copy_metric_states(self.compact, self.model)
+        self._dirty = False
+
+    def finish(self) -> None:
+        """At the end of fit: weights and the optimizer's state back in the user's model."""
+        if self.compact is None:
+            return
+        self.sync()
+        move_optimizer_state(self.compact.optimizer, self.model.optimizer, self.compact, self.model, self.graph,
+                             self.keep, narrow=False)
