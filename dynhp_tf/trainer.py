@@ -54,6 +54,7 @@ class CompactTrainer:
         self.compact = None  # the narrow network; None while the user's model itself trains
         self._graph = graph  # pruning groups of the network that trains now
         self._dirty = False
+        self._take_learning_rate = True
 
     @property
     def network(self):
@@ -82,15 +83,17 @@ class CompactTrainer:
         self.keep = [k.copy() for k in keep]
 
     def begin_epoch(self) -> None:
-        """Resets the narrow network's metrics and takes the user's optimizer's learning rate."""
-        if self.compact is None:
-            return
-        self.compact.reset_metrics()
-        rate = _learning_rate(self.model.optimizer)
-        if not has_schedule(self.model.optimizer) and rate != _learning_rate(self.compact.optimizer):
-            self.compact.optimizer.learning_rate = rate
+        """Resets the narrow network's metrics; its first step takes the user's learning rate."""
+        if self.compact is not None:
+            self.compact.reset_metrics()
+        self._take_learning_rate = True
 
     def step(self, iterator):
+        if self._take_learning_rate:  # at the first step: learning-rate callbacks ran by then
+            self._take_learning_rate = False
+            rate = _learning_rate(self.model.optimizer)
+            if not has_schedule(self.model.optimizer) and rate != _learning_rate(self.compact.optimizer):
+                self.compact.optimizer.learning_rate = rate
         self._dirty = True
         return self.compact.train_function(iterator)
 

@@ -1,0 +1,92 @@
+"""The shrink is physical: after a pruning event the train steps run on a narrower network."""
+import numpy as np
+import pytest
+
+from dynhp_tf import DynHPCallback, narrow_model, pruning_groups
+from dynhp_tf._keras import keras
+from dynhp_tf.compact import move_optimizer_state, optimizer_slots
+from tests.models import cnn, compiled, data_for, mlp, residual
+
+
+def first_kernel(model):
+    return next(layer for layer in model.layers if layer.weights).weights[0]
+
+
+def fit(model, cb, epochs=3, callbacks=(), **kwargs):
+    x, y = data_for(model)
+    return model.fit(cb.batches(x, y, batch_size=16), epochs=epochs, callbacks=[cb, *callbacks], verbose=0, **kwargs)
+
+
+@pytest.mark.parametrize("build", [mlp, cnn, residual], ids=["mlp", "cnn", "residual"])
+def test_compact_network_trains_and_equals_the_masked_full_width_model(build):
+    model = compiled(build())
+    seen = []
+    probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(
+        (cb.trainer.compact is not None, len(optimizer_slots(model.optimizer, first_kernel(model))))))
+    cb = DynHPCallback(target_compression=3, end_epoch=0, verbose=0)
+    fit(model, cb, epochs=3, callbacks=[probe])
+    # After the event at epoch 0 a narrow network trains and the full-width slots are freed...
+    assert seen[1:] == [(True, 0), (True, 0)]
+    compact = cb.compact_model()
+    graph = pruning_groups(model)
+    for group, keep in zip(graph.groups, cb.masks.keep):
+        for producer in group.producers:
+            assert compact.get_layer(producer).weights[0].shape[-1] == keep.sum() < group.size
+    assert compact.count_params() == cb.history[-1]["dynhp/params"]
+    # ...and the user's model holds exactly the narrow network's function, removed neurons zero.
+    x = data_for(model, n=32, seed=3)[0]
+    np.testing.assert_allclose(np.asarray(compact(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+    # At the end of fit the optimizer's state is back in the user's model, zero where removed.
+    kernel, narrow_kernel = first_kernel(model), first_kernel(compact)
+    keep = cb.masks.keep[0]
+    for full, narrow in zip(optimizer_slots(model.optimizer, kernel), optimizer_slots(compact.optimizer, narrow_kernel)):
+        full = np.asarray(full)
+        assert np.all(full[..., ~keep] == 0.0)
+        np.testing.assert_array_equal(full[..., keep], np.asarray(narrow))
+    assert int(model.optimizer.iterations) == int(compact.optimizer.iterations) > 0
+
+
+def test_narrowing_carries_weights_and_optimizer_slots_exactly():
+    model = compiled(mlp(), optimizer=keras.optimizers.Adam(0.01))
+    x, y = data_for(model)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    graph = pruning_groups(model)
+    keep = [np.arange(g.size) % 3 != 1 for g in graph.groups]
+    narrow = narrow_model(model, graph, keep)
+    optimizer = keras.optimizers.Adam(0.01)
+    move_optimizer_state(model.optimizer, optimizer, model, narrow, graph, keep, narrow=True)
+    first, second = keep
+    np.testing.assert_array_equal(np.asarray(narrow.layers[1].kernel), np.asarray(model.layers[1].kernel)[first][:, second])
+    slots = zip(optimizer_slots(model.optimizer, model.layers[1].kernel), optimizer_slots(optimizer, narrow.layers[1].kernel))
+    for full, small in slots:
+        np.testing.assert_array_equal(np.asarray(small), np.asarray(full)[first][:, second])
+    assert int(optimizer.iterations) == int(model.optimizer.iterations) == 8
+
+
+def test_validation_checkpoints_and_learning_rate_callbacks_see_the_trained_weights(tmp_path):
+    model = compiled(mlp(), optimizer=keras.optimizers.Adam(0.01))
+    xv, yv = data_for(model, n=64, seed=9)
+    weights = []
+    lr_zero_from_2 = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.0 if epoch >= 2 else lr)
+    keep_weights = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: weights.append(np.asarray(model.layers[0].kernel).copy()))
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.weights.h5"), save_weights_only=True)
+    cb = DynHPCallback(target_compression=3, end_epoch=0, lr_scaling="none", verbose=0)
+    history = fit(model, cb, epochs=4, callbacks=[lr_zero_from_2, keep_weights, checkpoint], validation_data=(xv, yv))
+    assert not np.array_equal(weights[0], weights[1])  # the narrow network trained in epoch 1...
+    np.testing.assert_array_equal(weights[1], weights[2])  # ...and a learning rate set to 0 stopped it
+    np.testing.assert_array_equal(weights[2], weights[3])
+    assert history.history["val_loss"][-1] == pytest.approx(model.evaluate(xv, yv, verbose=0)[0], rel=1e-5)
+    saved = compiled(mlp())
+    saved.load_weights(str(tmp_path / "e2.weights.h5"))
+    np.testing.assert_array_equal(np.asarray(saved.layers[0].kernel), weights[1])
+
+
+def test_early_stopping_ends_fit_with_synced_weights():
+    model = compiled(mlp())
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    cb = DynHPCallback(target_compression=3, end_epoch=0, verbose=0)
+    history = fit(model, cb, epochs=5, callbacks=[stop])
+    assert len(history.history["loss"]) < 5
+    x = data_for(model, n=16, seed=4)[0]
+    np.testing.assert_allclose(np.asarray(cb.compact_model()(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
