@@ -57,22 +57,47 @@ static int8_t clamp_to(int32_t v, int32_t lo, int32_t hi) {
   return (int8_t)v;
 }
 
-/* Sum of a[i] * b[i]. On a Cortex-M4 four products take two SMLADs: the
- * operands are sign-extended pairwise (bytes 0,2 and, rotated, bytes 1,3). */
-static int32_t dot_s8(const int8_t *a, const int8_t *b, int n) {
-  int32_t acc = 0;
+#ifdef DYNHP_USE_SMLAD
+/* Bytes 1 and 3 of w, sign-extended to two halfwords (one instruction). */
+static inline uint32_t sxtb16_ror8(uint32_t w) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+  return r;
+}
+#endif
+
+/* acc[0] += x . w0 and acc[1] += x . w1 over n values. On a Cortex-M4 every
+ * four products are two SMLADs on pairwise sign-extended words, and the two
+ * rows share each load of x. */
+static void dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int n, int32_t *acc) {
+  int32_t a0 = 0, a1 = 0;
   int i = 0;
 #ifdef DYNHP_USE_SMLAD
   for (; i + 4 <= n; i += 4) {
-    uint32_t wa, wb;
-    memcpy(&wa, a + i, 4); /* unaligned word loads are fine on the M4 */
-    memcpy(&wb, b + i, 4);
-    acc = __smlad(__sxtb16(wa), __sxtb16(wb), acc);
-    acc = __smlad(__sxtb16(__ror(wa, 8)), __sxtb16(__ror(wb, 8)), acc);
+    uint32_t vx, v0, v1, xe, xo;
+    memcpy(&vx, x + i, 4); /* unaligned word loads are fine on the M4 */
+    memcpy(&v0, w0 + i, 4);
+    memcpy(&v1, w1 + i, 4);
+    xe = __sxtb16(vx);
+    xo = sxtb16_ror8(vx);
+    a0 = __smlad(xe, __sxtb16(v0), a0);
+    a0 = __smlad(xo, sxtb16_ror8(v0), a0);
+    a1 = __smlad(xe, __sxtb16(v1), a1);
+    a1 = __smlad(xo, sxtb16_ror8(v1), a1);
   }
 #endif
-  for (; i < n; ++i) acc += (int32_t)a[i] * (int32_t)b[i];
-  return acc;
+  for (; i < n; ++i) {
+    a0 += (int32_t)x[i] * (int32_t)w0[i];
+    a1 += (int32_t)x[i] * (int32_t)w1[i];
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+}
+
+static int32_t dot_s8(const int8_t *a, const int8_t *b, int n) {
+  int32_t acc[2];
+  dot2_s8(a, b, b, n, acc);
+  return acc[0];
 }
 
 static int32_t requantize(int32_t acc, int32_t mult, int shift, int32_t zp, int32_t lo,
@@ -147,13 +172,19 @@ void dynhp_depthwise_conv2d(const dynhp_conv_t *p, const int8_t *in, int8_t *out
 }
 
 void dynhp_fully_connected(const dynhp_fc_t *p, const int8_t *in, int8_t *out) {
-  int r, u;
+  int r, u, k;
   for (r = 0; r < p->rows; ++r) {
     const int8_t *x = in + r * p->depth;
-    for (u = 0; u < p->units; ++u) {
-      const int q = p->per_channel ? u : 0;
-      const int32_t acc = p->bias_folded[u] + dot_s8(x, p->weights + u * p->depth, p->depth);
-      *out++ = requantize(acc, p->mult[q], p->shift[q], p->out_zp, p->act_min, p->act_max);
+    for (u = 0; u < p->units; u += 2) {
+      /* Two units per pass (the last one twice when units is odd). */
+      const int u1 = u + 1 < p->units ? u + 1 : u;
+      int32_t acc[2];
+      dot2_s8(x, p->weights + u * p->depth, p->weights + u1 * p->depth, p->depth, acc);
+      for (k = 0; k < 2 && u + k < p->units; ++k) {
+        const int q = p->per_channel ? u + k : 0;
+        *out++ = requantize(p->bias_folded[u + k] + acc[k], p->mult[q], p->shift[q], p->out_zp,
+                            p->act_min, p->act_max);
+      }
     }
   }
 }
