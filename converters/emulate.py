@@ -147,7 +147,7 @@ def emulate_project(project, *, timeout: float = QEMU_TIMEOUT_SECONDS) -> dict:
     Raises:
         ToolchainMissingError, EmulationError.
     """
-    project = pathlib.Path(project)
+    project = pathlib.Path(project).resolve()
     with tempfile.TemporaryDirectory(prefix="dynhp-mps2-") as tmp:
         built = build_mps2(project, pathlib.Path(tmp))
         status, events = run_qemu(built["elf"], timeout)

@@ -78,3 +78,34 @@ def test_broken_golden_vector_fails_under_qemu(tmp_path):
     write_project(tmp_path, tflite_model, inputs, wrong)
     figures = emulate_project(tmp_path)
     assert figures["golden"] == "failed" and figures["qemu_exit_status"] != 0
+
+
+def test_export_runtime_c_reports_measured_figures(tmp_path):
+    from converters.export import export_model
+    from tests.export_models import save_tiny
+
+    model_path = save_tiny(tmp_path)
+    out = tmp_path / "out"
+    result = export_model(model_path, "nano33ble", out_dir=out,
+                          calibration=tmp_path / "cal.npy", runtime="c")
+    measured = result.report["c_runtime"]["measured"]
+    assert measured["golden"] == "passed"
+    assert (out / "firmware_c/src/dynhp_model.c").is_file()
+    assert (out / "firmware/platformio.ini").is_file()  # the TFLM project stays
+    rows = {row["resource"]: row for row in result.report["fit"]["rows"]}
+    flash = rows["flash (measured under QEMU mps2-an386)"]
+    assert flash["used"] == measured["flash_bytes"]
+    assert "measured under QEMU mps2-an386" in (out / "report.md").read_text()
+
+
+def test_export_runtime_c_refuses_an_op_by_name(tmp_path):
+    from converters.c_runtime import UnsupportedOpError
+    from converters.export import export_model
+
+    model = keras.Sequential([keras.Input((6,)), L.Dense(4, activation="sigmoid")])
+    model.save(tmp_path / "sig.h5")
+    np.save(tmp_path / "cal.npy", np.random.default_rng(0).normal(size=(16, 6)).astype("float32"))
+    with pytest.raises(UnsupportedOpError, match="LOGISTIC"):
+        export_model(tmp_path / "sig.h5", "nano33ble", out_dir=tmp_path / "out",
+                     calibration=tmp_path / "cal.npy", runtime="c")
+    assert not (tmp_path / "out").exists()
