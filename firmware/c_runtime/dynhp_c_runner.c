@@ -1,8 +1,8 @@
-/* See dynhp_c_runner.h. Numbers are printed with integer formatting only:
- * newlib-nano's printf has no float support unless linked in explicitly. */
+/* See dynhp_c_runner.h. Numbers are formatted here, without printf: newlib's
+ * printf costs kilobytes of flash and hundreds of bytes of stack (more than
+ * a small model), and newlib-nano's cannot print floats at all. */
 #include "dynhp_c_runner.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "dynhp_golden.h"
@@ -24,6 +24,18 @@ static void raw(line_t *l, const char *s) {
   l->buf[l->len] = '\0';
 }
 
+/* Decimal digits of v, zero-padded to at least `width`. */
+static void uint_text(line_t *l, unsigned long v, int width) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + v % 10u);
+    v /= 10u;
+  } while (v != 0 || n < width);
+  while (n > 0 && l->len < LINE_BYTES - 1) l->buf[l->len++] = digits[--n];
+  l->buf[l->len] = '\0';
+}
+
 static void key(line_t *l, const char *k) {
   if (!l->first) raw(l, ",");
   l->first = 0;
@@ -40,19 +52,16 @@ static void str(line_t *l, const char *k, const char *v) {
 }
 
 static void integer(line_t *l, const char *k, long v) {
-  char tmp[24];
   key(l, k);
   if (v < 0) {
     raw(l, "null"); /* -1 from the platform layer: not measurable here */
     return;
   }
-  snprintf(tmp, sizeof(tmp), "%ld", v);
-  raw(l, tmp);
+  uint_text(l, (unsigned long)v, 1);
 }
 
 /* A non-negative double as decimal text with nine fractional digits. */
 static void fixed(line_t *l, const char *k, double v) {
-  char tmp[40];
   unsigned long whole = (unsigned long)v;
   unsigned long frac = (unsigned long)((v - (double)whole) * 1e9 + 0.5);
   if (frac >= 1000000000ul) {
@@ -60,8 +69,14 @@ static void fixed(line_t *l, const char *k, double v) {
     frac -= 1000000000ul;
   }
   key(l, k);
-  snprintf(tmp, sizeof(tmp), "%lu.%09lu", whole, frac);
-  raw(l, tmp);
+  uint_text(l, whole, 1);
+  raw(l, ".");
+  uint_text(l, frac, 9);
+}
+
+static void signed_text(line_t *l, long v) {
+  if (v < 0) raw(l, "-");
+  uint_text(l, (unsigned long)(v < 0 ? -v : v), 1);
 }
 
 static void identity(line_t *l, const char *event) {
@@ -99,7 +114,6 @@ int dynhp_c_run_and_report(void) {
   long bad_sample = -1, bad_index = -1;
   double bad_expected = 0.0, bad_got = 0.0;
   int s, i;
-  char tmp[16];
 
   dynhp_platform_memory(&m);
   identity(&l, "boot");
@@ -135,8 +149,8 @@ int dynhp_c_run_and_report(void) {
   key(&l, "inference_us");
   raw(&l, "[");
   for (s = 0; s < DYNHP_GOLDEN_COUNT; ++s) {
-    snprintf(tmp, sizeof(tmp), s ? ",%lu" : "%lu", us[s]);
-    raw(&l, tmp);
+    if (s) raw(&l, ",");
+    uint_text(&l, us[s], 1);
   }
   raw(&l, "]");
   integer(&l, "golden_count", DYNHP_GOLDEN_COUNT);
@@ -152,11 +166,9 @@ int dynhp_c_run_and_report(void) {
     integer(&l, "sample", bad_sample);
     integer(&l, "index", bad_index);
     key(&l, "expected");
-    snprintf(tmp, sizeof(tmp), "%ld", (long)bad_expected);
-    raw(&l, tmp);
+    signed_text(&l, (long)bad_expected);
     key(&l, "got");
-    snprintf(tmp, sizeof(tmp), "%ld", (long)bad_got);
-    raw(&l, tmp);
+    signed_text(&l, (long)bad_got);
     raw(&l, "}");
     l.first = 0;
   } else {
