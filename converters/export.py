@@ -285,7 +285,12 @@ def export_model(
         fit = measured_fit(board, c_runtime, fit.compression)
     table = fit_table(fit)
     progress(table)
-    require_fit(fit)
+    try:
+        require_fit(fit)
+    except BaseException:
+        if c_dir is not None:  # the scratch C project must not outlive a refused export
+            shutil.rmtree(c_dir, ignore_errors=True)
+        raise
     t = lap("fit", t)
 
     stage(6, f"writing {out}")
