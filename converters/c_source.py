@@ -25,6 +25,7 @@ _FORMATS = {
     "unsigned char": (lambda v: f"0x{int(v):02x}", 12),
     "int8_t": (lambda v: f"{int(v)}", 16),
     "float": (lambda v: _float_literal(v), 6),
+    "int32_t": (lambda v: f"{int(v)}", 8),
 }
 
 
@@ -52,7 +53,7 @@ def c_array(name: str, values, ctype: str, *, align: int | None = None) -> str:
     Args:
         name: C identifier of the array.
         values: bytes, or a numpy array (flattened in C order).
-        ctype: "unsigned char", "int8_t" or "float".
+        ctype: "unsigned char", "int8_t", "int32_t" or "float".
         align: If given, the definition starts with `alignas(align)`.
 
     Returns:

@@ -85,10 +85,13 @@ def _list_boards(ctx: click.Context, _param, value: bool) -> None:
               help=".npz with arrays x and y (integer labels) for float vs int8 accuracy.")
 @click.option("--io", type=click.Choice(["int8", "float"]), default="int8", show_default=True,
               help="Type of the model's input and output tensors.")
+@click.option("--runtime", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
+              help="c: also write the ahead-of-time C runtime (firmware_c/) and measure it "
+                   "under QEMU mps2-an386.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--list-boards", is_flag=True, is_eager=True, expose_value=False,
               callback=_list_boards, help="List the board profiles and exit.")
-def main(model, board_name, out_dir, calibration, eval_data, io, force):
+def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime):
     """Rebuild MODEL's compact network, quantize it to int8, check it with TFLM on the
     host, check it fits the board, and write the model, report and firmware project."""
     error = None
@@ -99,7 +102,7 @@ def main(model, board_name, out_dir, calibration, eval_data, io, force):
 
             result = export_model(
                 model, board, out_dir=out_dir, calibration=calibration, eval_data=eval_data,
-                io=io, force=force, progress=click.echo,
+                io=io, force=force, progress=click.echo, runtime=runtime,
             )
         except Exception as caught:
             error = caught

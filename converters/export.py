@@ -179,6 +179,7 @@ def export_model(
     io: str = "int8",
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    runtime: str = "tflm",
 ) -> ExportResult:
     """Export a saved Keras model for `board`.
 
@@ -192,6 +193,8 @@ def export_model(
         io: "int8" or "float" input/output tensors.
         force: Replace an existing `out_dir`.
         progress: Called with one line per stage.
+        runtime: "tflm" (default) or "c": also write the ahead-of-time C runtime
+            (`firmware_c/`), measure it under QEMU mps2-an386 and fit-check the measurement.
 
     Returns:
         `ExportResult` with the output directory and the report.
@@ -265,14 +268,29 @@ def export_model(
         f"ops {', '.join(tflm.ops)}, TFLM vs TFLite: {tflm.tflm_vs_tflite_differing} differ"
     )
 
+    c_runtime = c_dir = None
+    if runtime == "c":  # generated and measured in a scratch dir, copied into the output
+        from converters.c_export import build_c_runtime, measured_fit
+
+        c_dir = pathlib.Path(tempfile.mkdtemp(prefix="dynhp-c-runtime-"))
+        c_runtime = build_c_runtime(tflite_model, tflm, model_name=re.sub(r"\W", "_", model_path.stem),
+                                    board=board, project_dir=c_dir)
+        progress(f"      C runtime: {c_runtime.not_measured or 'measured under QEMU mps2-an386'}")
     stage(5, f"fit check for {board.name}")
     fit = check_fit(
         board, flatbuffer_bytes=len(tflite_model), arena_bytes=tflm.arena_with_margin,
         compression=compact.params_dense / max(1, compact.params_compact),
     )
+    if c_runtime is not None and c_runtime.figures:
+        fit = measured_fit(board, c_runtime, fit.compression)
     table = fit_table(fit)
     progress(table)
-    require_fit(fit)
+    try:
+        require_fit(fit)
+    except BaseException:
+        if c_dir is not None:  # the scratch C project must not outlive a refused export
+            shutil.rmtree(c_dir, ignore_errors=True)
+        raise
     t = lap("fit", t)
 
     stage(6, f"writing {out}")
@@ -283,6 +301,8 @@ def export_model(
         io=io, dense_weights=dense_weights, tflm=tflm, fit=fit,
         calibration_source=cal_source, seconds=seconds,
     )
+    if c_runtime is not None:
+        report["c_runtime"] = c_runtime.summary()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
@@ -290,6 +310,8 @@ def export_model(
         compact.model.save(tmp / f"{name}_compact{model_path.suffix.lower()}")
         (tmp / f"{name}.tflite").write_bytes(tflite_model)
         report["firmware"] = _write_firmware(tmp, board, tflite_model, name, tflm, report)
+        if c_dir is not None:
+            shutil.copytree(c_dir, tmp / "firmware_c")
         write_reports(tmp, report, table)
         if out.exists() and not force:  # appeared while we worked
             raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")
@@ -297,6 +319,9 @@ def export_model(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if c_dir is not None:
+            shutil.rmtree(c_dir, ignore_errors=True)
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     progress(f"done in {time.perf_counter() - started:.1f} s: {out}")
     return ExportResult(out_dir=out, report=report, files=files)

@@ -56,6 +56,12 @@ def _percent(value) -> str:
     return "n/a" if value is None else f"{100.0 * value:.2f}%"
 
 
+def _c_runtime_lines(report: dict) -> list[str]:
+    from converters.c_export import markdown_section  # only reports with a C runtime
+
+    return markdown_section(report) if "c_runtime" in report else []
+
+
 def render_markdown(report: dict, fit_table: str) -> str:
     """`report.md`: summary, layer widths, TFLM figures and the fit table."""
     m, b, t, q = report["model"], report["board"], report["tflite"], report["tflm"]
@@ -101,6 +107,7 @@ def render_markdown(report: dict, fit_table: str) -> str:
         f"- accuracy float: {_percent(q['float_accuracy'])}, int8 (TFLM): "
         f"{_percent(q['int8_accuracy'])}",
         "",
+        *_c_runtime_lines(report),
         f"## Fit on {b['name']}",
         "",
         fit_table,

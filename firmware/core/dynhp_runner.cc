@@ -89,7 +89,18 @@ class JsonLine {
   void Num(const char* key, double value) {
     Key(key);
     if (isfinite(value)) {
-      Fmt("%.9g", value);
+      // Integer formatting only: newlib-nano's printf drops %g unless the
+      // firmware links float printing in, and the line would end early.
+      const char* sign = value < 0 ? "-" : "";
+      double magnitude = fabs(value);
+      unsigned long whole = static_cast<unsigned long>(magnitude);
+      unsigned long frac =
+          static_cast<unsigned long>((magnitude - static_cast<double>(whole)) * 1e9 + 0.5);
+      if (frac >= 1000000000ul) {
+        whole += 1;
+        frac -= 1000000000ul;
+      }
+      Fmt("%s%lu.%09lu", sign, whole, frac);
     } else {
       Raw("null");
     }

@@ -1,0 +1,102 @@
+"""`dynhp-export --runtime c`: the C-runtime project of an export and its measured figures.
+
+The exporter calls `build_c_runtime` after the TFLM host check. It generates the model's C
+(refusing, by name, an op the runtime has no kernel for), writes the project into a
+directory, and, when the Cortex-M4 toolchain and QEMU are installed, builds and runs it
+under QEMU mps2-an386 (`converters.emulate`). Then the fit check and the report use the
+measured flash and RAM, labelled as measured; without the toolchain the estimates stay,
+labelled as estimates, and the report says why.
+
+Example:
+    >>> c = build_c_runtime(tflite_model, tflm, model_name="lenet", board=board, tmp_dir=tmp)
+    >>> c.figures["flash_bytes"] if c.figures else c.not_measured
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+from converters.c_project import write_c_project
+from converters.c_runtime import generate_model_c
+from converters.emulate import EmulationError, ToolchainMissingError, emulate_project
+from converters.fit import FitReport, FitRow
+
+MEASURED = "measured under QEMU mps2-an386"
+
+
+@dataclasses.dataclass
+class CRuntime:
+    """The generated C runtime: figures measured under QEMU, or why they were not."""
+
+    macs: int
+    arena_bytes: int
+    weight_bytes: int
+    figures: dict | None
+    not_measured: str | None
+
+    def summary(self) -> dict:
+        figures = {k: v for k, v in (self.figures or {}).items() if k != "events"}
+        return {"macs": self.macs, "arena_bytes": self.arena_bytes,
+                "weight_bytes": self.weight_bytes, "measured": figures or None,
+                "not_measured": self.not_measured}
+
+
+def build_c_runtime(tflite_model: bytes, tflm, *, model_name: str, board,
+                    project_dir: pathlib.Path) -> CRuntime:
+    """Write the C project into `project_dir` and measure it under QEMU if possible.
+
+    Raises:
+        UnsupportedOpError: an op the C runtime cannot run.
+        EmulationError: the firmware was built and run but its golden check failed.
+    """
+    model = generate_model_c(tflite_model)
+    write_c_project(project_dir, tflite_model, model_name=model_name, board_name=board.name,
+                    golden_inputs=tflm.golden_inputs, golden_outputs=tflm.golden_outputs,
+                    tolerance=0.0)  # bit-exact with TFLM's reference kernels
+    try:
+        figures = emulate_project(project_dir)
+    except ToolchainMissingError as e:
+        return CRuntime(model.macs, model.arena_bytes, model.weight_bytes, None, str(e))
+    if figures["golden"] != "passed" or figures["qemu_exit_status"] != 0:
+        raise EmulationError(
+            f"the C runtime's golden check {figures['golden']} under QEMU mps2-an386 "
+            f"(max difference {figures['max_abs_diff']})"
+        )
+    return CRuntime(model.macs, model.arena_bytes, model.weight_bytes, figures, None)
+
+
+def measured_fit(board, c_runtime: CRuntime, compression: float) -> FitReport:
+    """Fit rows from the measured Cortex-M4 image: flash = text + data, RAM = static + stack."""
+    f = c_runtime.figures
+    rows = (
+        FitRow(f"flash ({MEASURED})", int(f["flash_bytes"]), 0, board.flash_bytes),
+        FitRow(f"RAM, static + stack ({MEASURED})", int(f["ram_bytes"]), 0, board.ram_bytes),
+    )
+    worst = max(row.model_bytes / row.limit for row in rows)
+    return FitReport(board.name, rows, compression, None if worst <= 1.0 else compression * worst)
+
+
+def markdown_section(report: dict) -> list[str]:
+    """Lines of report.md about the C runtime (empty without one)."""
+    c = report.get("c_runtime")
+    if not c:
+        return []
+    lines = ["## C runtime (ahead-of-time, bit-exact with TFLM's reference kernels)", "",
+             f"- static activation arena: {c['arena_bytes']:,} bytes; const model data "
+             f"{c['weight_bytes']:,} bytes; {c['macs']:,} MACs per inference"]
+    m = c.get("measured")
+    if m:
+        ms, rs = m["model_sizes"], m["runtime_sizes"]
+        lines += [
+            f"- Cortex-M4 image, {MEASURED} (arm-none-eabi-gcc -Os): flash {m['flash_bytes']:,} "
+            f"bytes (model {ms['text'] + ms['data']:,}, runtime {rs['text'] + rs['data']:,}), "
+            f"static RAM {m['static_ram_bytes']:,} + stack high water {m['stack_used_bytes']:,}"
+            f" = {m['ram_bytes']:,} bytes",
+            f"- instructions per inference: {m['instructions_per_inference']:,} "
+            f"({m['instructions_per_inference'] / max(1, c['macs']):.2f} per MAC); golden "
+            f"check {m['golden']}",
+        ]
+    else:
+        lines.append(f"- not measured ({c['not_measured']}); the fit check uses estimates")
+    return lines + [""]

@@ -1,0 +1,7 @@
+/* PC entry point of the C runtime: one golden check, exit 0 only if it passed. */
+#include "dynhp_c_runner.h"
+
+int main(void) {
+  dynhp_platform_init();
+  return dynhp_c_run_and_report() ? 0 : 1;
+}

@@ -1,0 +1,113 @@
+"""The ahead-of-time C runtime gives TFLM's int8 outputs bit for bit (host gcc build).
+
+Each case quantizes a small random model, runs it under TFLM (the `tflite-micro` wheel)
+and through the generated C compiled with `gcc -std=c99 -Wall -Wextra -Werror`, on the same
+inputs, and compares every output value.
+"""
+import numpy as np
+import pytest
+
+from converters.c_runtime import UnsupportedOpError, generate_model_c
+from dynhp_tf._keras import keras
+from tests import models
+from tests.c_runtime_support import quantized, run_c_host
+
+L = keras.layers
+
+
+def _random_weights(model, seed=0):
+    """Random weights and biases, so zero biases or unit scales hide nothing."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        if isinstance(layer, L.BatchNormalization):
+            gamma, beta, mean, var = weights
+            weights = [rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.3, beta.shape),
+                       rng.normal(0, 0.3, mean.shape), rng.uniform(0.5, 1.5, var.shape)]
+        else:
+            weights = [rng.normal(0, 0.4, w.shape) for w in weights]
+        layer.set_weights([w.astype("float32") for w in weights])
+    return model
+
+
+def _sequential(shape, *layers):
+    return _random_weights(keras.Sequential([keras.Input(shape), *layers]))
+
+
+def _two_branch_add(shape=(6, 7, 3)):
+    inputs = keras.Input(shape)
+    a = L.Conv2D(4, 3, padding="same")(inputs)
+    b = L.Conv2D(4, 1, activation="relu")(inputs)
+    return _random_weights(keras.Model(inputs, L.ReLU()(L.Add()([a, b]))))
+
+
+# One small model per op variant: shapes, strides, padding, dilation, depth multipliers.
+SWEEP = {
+    "conv_same_stride1_relu": lambda: _sequential((9, 9, 3), L.Conv2D(5, 3, padding="same", activation="relu")),
+    "conv_valid_stride2": lambda: _sequential((10, 11, 2), L.Conv2D(4, 3, strides=2)),
+    "conv_dilation2_same": lambda: _sequential((9, 9, 2), L.Conv2D(4, 3, dilation_rate=2, padding="same")),
+    "conv_k5_stride2_same_relu6": lambda: _sequential((11, 9, 3), L.Conv2D(6, 5, strides=2, padding="same", activation="relu6")),
+    "depthwise_multiplier2_same": lambda: _sequential((8, 8, 3), L.DepthwiseConv2D(3, depth_multiplier=2, padding="same")),
+    "depthwise_stride2_valid_relu": lambda: _sequential((9, 9, 4), L.DepthwiseConv2D(3, strides=2, activation="relu")),
+    "depthwise_dilation2_same": lambda: _sequential((9, 9, 3), L.DepthwiseConv2D(3, dilation_rate=2, padding="same")),
+    "max_pool_same_and_valid": lambda: _sequential((9, 9, 3), L.Conv2D(4, 1), L.MaxPooling2D(3, strides=2, padding="same"), L.MaxPooling2D(2)),
+    "avg_pool_same_and_valid": lambda: _sequential((9, 9, 3), L.Conv2D(4, 1), L.AveragePooling2D(3, strides=2, padding="same"), L.AveragePooling2D(2)),
+    "mean_7x9": lambda: _sequential((7, 9, 3), L.Conv2D(5, 1), L.GlobalAveragePooling2D()),
+    "add": _two_branch_add,
+}
+
+
+def _inputs(model, n=48, seed=1):
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).normal(0, 1.5, (n, *shape)).astype("float32")
+
+
+@pytest.mark.parametrize("case", sorted(SWEEP))
+def test_op_sweep_is_bit_exact(case):
+    model = SWEEP[case]()
+    tflite_model, inputs, want = quantized(model, _inputs(model))
+    got = run_c_host(tflite_model, inputs, want)
+    assert np.array_equal(got, want), f"{case}: {np.count_nonzero(got != want)} values differ"
+
+
+@pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "residual"])
+def test_suite_models_are_bit_exact(name, per_channel):
+    model = _random_weights(getattr(models, name)(), seed=3)
+    x, _ = models.data_for(model, 64)
+    tflite_model, inputs, want = quantized(model, x, per_channel=per_channel)
+    got = run_c_host(tflite_model, inputs, want)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} values differ"
+
+
+def test_softmax_within_one_step_and_float_io_exact(capsys):
+    model = _sequential((12,), L.Dense(16, activation="relu"), L.Dense(10, activation="softmax"))
+    x = _inputs(model, n=200)
+    tflite_model, inputs, want = quantized(model, x)
+    got = run_c_host(tflite_model, inputs, want)
+    diff = np.abs(got.astype(int) - want.astype(int))
+    with capsys.disabled():
+        print(f"\nSOFTMAX C runtime vs TFLM: max {diff.max()} LSB, "
+              f"{np.count_nonzero(diff)} of {diff.size} values differ")
+    assert diff.max() <= 1
+    # float32 I/O: QUANTIZE at the input, DEQUANTIZE at the output, identical floats.
+    tflite_model, inputs, want = quantized(models.mlp(inputs=12), x, io="float")
+    assert inputs.dtype == np.float32
+    assert np.array_equal(run_c_host(tflite_model, inputs, want), want)
+
+
+def test_unsupported_op_is_refused_by_name():
+    model = _sequential((6,), L.Dense(4, activation="sigmoid"))
+    tflite_model, _, _ = quantized(model, _inputs(model, n=8))
+    with pytest.raises(UnsupportedOpError, match="LOGISTIC"):
+        generate_model_c(tflite_model)
+
+
+def test_static_plan_reuses_memory():
+    """The arena holds the live tensors only: less than the sum of all intermediates."""
+    model = models.mlp(inputs=20, hidden=(64, 64, 64))
+    tflite_model, _, _ = quantized(model, _inputs(model, n=8))
+    generated = generate_model_c(tflite_model)
+    assert generated.arena_bytes == 128  # two 64-byte tensors alive at a time

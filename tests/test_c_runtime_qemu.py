@@ -1,0 +1,111 @@
+"""The C runtime built for a Cortex-M4 passes its golden check under QEMU mps2-an386.
+
+Needs Debian's gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm, which
+scripts/setup installs when run as root. Skipped (one line) only where they are missing and
+cannot be installed (not root, or no apt); where root and apt exist, a missing toolchain
+fails the tests, so CI cannot pass by skipping them.
+"""
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from converters.emulate import DEBIAN_PACKAGES, emulate_project, missing_tools
+from dynhp_tf._keras import keras
+from tests import models
+from tests.c_runtime_support import quantized, write_project
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module", autouse=True)
+def toolchain():
+    missing = missing_tools()
+    if not missing:
+        return
+    installable = os.geteuid() == 0 and shutil.which("apt-get") is not None
+    message = f"{', '.join(missing)} missing; Debian packages: {' '.join(DEBIAN_PACKAGES)}"
+    if installable:
+        pytest.fail(f"{message} (root and apt exist: run scripts/setup)")
+    pytest.skip(f"{message} (cannot install: not root or no apt)")
+
+
+def _depthwise(size=10):
+    return keras.Sequential([
+        keras.Input((size, size, 2)), L.Conv2D(6, 3, activation="relu"),
+        L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
+        L.MaxPooling2D(), L.Flatten(), L.Dense(3),
+    ])
+
+
+MODELS = {
+    "mlp": lambda: models.mlp(inputs=784, hidden=(64, 32), classes=10),
+    "cnn_batchnorm": models.cnn,
+    "depthwise": _depthwise,
+    "residual_add": models.residual,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_golden_check_passes_on_cortex_m4(name, tmp_path, capsys):
+    model = MODELS[name]()
+    x, _ = models.data_for(model, 32)
+    tflite_model, inputs, outputs = quantized(model, x)
+    generated = write_project(tmp_path, tflite_model, inputs, outputs, name=name)
+    figures = emulate_project(tmp_path)
+    assert figures["golden"] == "passed" and figures["qemu_exit_status"] == 0
+    assert figures["max_abs_diff"] == 0
+    instructions = figures["instructions_per_inference"]
+    # Every MAC costs at least one instruction; the stack paint was really overwritten.
+    assert instructions > generated.macs / 2
+    assert 0 < figures["stack_used_bytes"] < 16384
+    model_flash = figures["model_sizes"]["text"] + figures["model_sizes"]["data"]
+    assert model_flash >= generated.weight_bytes
+    with capsys.disabled():
+        print(f"\n{name}: {instructions:,} instructions ({instructions / generated.macs:.2f}/MAC), "
+              f"flash {figures['flash_bytes']:,} (model {model_flash:,}), RAM static "
+              f"{figures['static_ram_bytes']:,} + stack {figures['stack_used_bytes']:,}")
+
+
+def test_broken_golden_vector_fails_under_qemu(tmp_path):
+    """A wrong expected output must make the emulated firmware report failure."""
+    model = models.mlp()
+    x, _ = models.data_for(model, 8)
+    tflite_model, inputs, outputs = quantized(model, x)
+    wrong = outputs.copy()
+    wrong[0, 0] = np.int8(wrong[0, 0] + 5 if wrong[0, 0] < 100 else wrong[0, 0] - 5)
+    write_project(tmp_path, tflite_model, inputs, wrong)
+    figures = emulate_project(tmp_path)
+    assert figures["golden"] == "failed" and figures["qemu_exit_status"] != 0
+
+
+def test_export_runtime_c_reports_measured_figures(tmp_path):
+    from converters.export import export_model
+    from tests.export_models import save_tiny
+
+    model_path = save_tiny(tmp_path)
+    out = tmp_path / "out"
+    result = export_model(model_path, "nano33ble", out_dir=out,
+                          calibration=tmp_path / "cal.npy", runtime="c")
+    measured = result.report["c_runtime"]["measured"]
+    assert measured["golden"] == "passed"
+    assert (out / "firmware_c/src/dynhp_model.c").is_file()
+    assert (out / "firmware/platformio.ini").is_file()  # the TFLM project stays
+    rows = {row["resource"]: row for row in result.report["fit"]["rows"]}
+    flash = rows["flash (measured under QEMU mps2-an386)"]
+    assert flash["used"] == measured["flash_bytes"]
+    assert "measured under QEMU mps2-an386" in (out / "report.md").read_text()
+
+
+def test_export_runtime_c_refuses_an_op_by_name(tmp_path):
+    from converters.c_runtime import UnsupportedOpError
+    from converters.export import export_model
+
+    model = keras.Sequential([keras.Input((6,)), L.Dense(4, activation="sigmoid")])
+    model.save(tmp_path / "sig.h5")
+    np.save(tmp_path / "cal.npy", np.random.default_rng(0).normal(size=(16, 6)).astype("float32"))
+    with pytest.raises(UnsupportedOpError, match="LOGISTIC"):
+        export_model(tmp_path / "sig.h5", "nano33ble", out_dir=tmp_path / "out",
+                     calibration=tmp_path / "cal.npy", runtime="c")
+    assert not (tmp_path / "out").exists()
