@@ -26,9 +26,10 @@ from typing import Callable
 import numpy as np
 
 from converters.boards import Board, load_board
+from converters.crossload import RUNNING, framework_hint, load_patched_h5, saved_by
 from converters.errors import (
     AgreementError, CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
-    ModelFileNotFoundError, NotAKerasModelError, OutputExistsError,
+    ModelFileNotFoundError, NotAKerasModelError, OutputExistsError, WrongFrameworkError,
 )
 from converters.firmware_project import write_firmware_project
 from converters.fit import check_fit, fit_table, require_fit
@@ -107,9 +108,20 @@ def load_keras_model(model_path) -> "keras.Model":
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises many types for damaged files.
         first_line = (str(e).strip().splitlines() or [""])[0][:200]
-        raise CorruptedModelError(
-            f"{path}: cannot load the Keras model ({type(e).__name__}: {first_line})"
-        ) from None
+        error = f"{type(e).__name__}: {first_line}"
+    saver = saved_by(path)
+    if saver is not None and saver[0] != RUNNING:
+        try:
+            model = load_patched_h5(path) if suffix != ".keras" else None
+        except Exception:
+            model = None
+        if model is not None:
+            return model
+        raise WrongFrameworkError(
+            f"{path}: saved by {saver[0]} {saver[1]}, which {RUNNING} cannot load: "
+            f"{framework_hint(saver[0])} ({error[:120]})"
+        )
+    raise CorruptedModelError(f"{path}: cannot load the Keras model ({error})")
 
 
 def load_samples(path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
