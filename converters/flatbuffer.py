@@ -54,12 +54,12 @@ def fully_connected_weight_tensors(tflite_model: bytes) -> list[int]:
 
 
 def op_output_models(tflite_model: bytes):
-    """For each op of subgraph 0 but the last: (op index, op name, its output tensor index,
-    a copy of the flatbuffer whose only output is that tensor). Lets a runtime that shows
-    only model outputs (TFLM) be compared op by op with one that shows all tensors."""
+    """For each op of subgraph 0: (op index, op name, its output tensor index, a copy of
+    the flatbuffer whose only output is that tensor). Lets a runtime that shows only model
+    outputs (TFLM) be compared op by op with one that shows all tensors."""
     model = _model(tflite_model)
     subgraph = model.subgraphs[0]
-    for index, op in enumerate((subgraph.operators or [])[:-1]):
+    for index, op in enumerate(subgraph.operators or []):
         variant = copy.deepcopy(model)
         tensor = int(op.outputs[0])
         variant.subgraphs[0].outputs = [tensor]
