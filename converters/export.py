@@ -129,20 +129,22 @@ def load_samples(path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
     path = pathlib.Path(path)
     if not path.is_file():
         raise ModelFileNotFoundError(f"{what} file not found: {path}")
-    try:
+    try:  # an .npz member is read (and may fail: damaged, pickled) only when accessed
         data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            return data, None
+        with data:
+            if "x" in data.files:
+                return data["x"], (data["y"] if "y" in data.files else None)
+            if len(data.files) == 1:
+                return data[data.files[0]], None
+            found = ", ".join(data.files)
     except Exception as e:
-        raise CalibrationShapeError(f"{path}: cannot read {what} as .npy/.npz ({e})") from None
-    if isinstance(data, np.ndarray):
-        return data, None
-    with data:
-        if "x" in data.files:
-            return data["x"], (data["y"] if "y" in data.files else None)
-        if len(data.files) == 1:
-            return data[data.files[0]], None
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CalibrationShapeError(
-            f"{path}: {what} .npz needs an array named 'x' (found {', '.join(data.files)})"
-        )
+            f"{path}: cannot read {what} as .npy/.npz ({first_line})"
+        ) from None
+    raise CalibrationShapeError(f"{path}: {what} .npz needs an array named 'x' (found {found})")
 
 
 def find_calibration(model_path, calibration=None) -> tuple[np.ndarray, str]:

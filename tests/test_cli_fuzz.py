@@ -82,6 +82,15 @@ def test_truncated_calibration_npz(workdir):
     assert_refused(export("--calibration", "c.npz"), CODES["CalibrationShapeError"], "c.npz")
 
 
+@pytest.mark.parametrize("arrays", [
+    {"x": np.array([{"a": 1}] * 64, dtype=object)},  # pickled objects are never loaded
+    {"images": samples(), "labels": np.zeros(64)},    # no array named x
+])
+def test_npz_without_a_readable_x(workdir, arrays):
+    np.savez(workdir / "c.npz", **arrays)
+    assert_refused(export("--calibration", "c.npz"), CODES["CalibrationShapeError"], "c.npz")
+
+
 def test_empty_and_too_few_samples(workdir):
     np.save(workdir / "none.npy", samples(0))
     assert_refused(export("--calibration", "none.npy"), CODES["CalibrationShapeError"], "none.npy")
