@@ -26,17 +26,26 @@ EXIT_CODES = (
     ("CorruptedModelError", 5, "the model file is damaged and cannot be loaded"),
     ("UnsupportedLayerError", 6, "the model has a layer the compact rebuild does not support"),
     ("UnknownBoardError", 7, "no profile for that board"),
-    ("CalibrationShapeError", 8, "calibration or eval data do not match the model input"),
+    ("CalibrationShapeError", 8,
+     "calibration or eval data do not match the model input, or are too few"),
     ("MissingCalibrationError", 9, "no calibration data given or found beside the model"),
     ("DoesNotFitError", 10, "the model is too large for the board"),
     ("OutputExistsError", 11, "the output directory exists (use --force)"),
     ("QuantizationCheckError", 12, "the flatbuffer's quantization is not what the board needs"),
     ("TFLMCheckError", 13, "the model does not run under TFLM on the host"),
     ("RebuildMismatchError", 14, "the compact model's outputs differ from the original's"),
+    ("CalibrationValueError", 16,
+     "calibration or eval data: NaN/inf, not floats, outside the training range, bad labels"),
+    ("OutputNotWritableError", 17, "the output directory cannot be written"),
+    ("NonFiniteWeightsError", 18, "a layer of the model has NaN or infinite weights"),
+    ("ConversionError", 19, "the TFLite converter failed or crashed"),
+    ("AgreementError", 20, "int8 top-1 agreement with the float model below --min-agreement"),
+    ("WrongFrameworkError", 21, "the model file needs the other Keras (tf_keras or Keras 3)"),
     ("ExportError", 15, "any other export failure"),
 )
 EXIT_OK = 0
 EXIT_USAGE = 2  # click's own code for bad arguments
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
 
 
 def exit_code_for(error: BaseException) -> int | None:
@@ -89,9 +98,12 @@ def _list_boards(ctx: click.Context, _param, value: bool) -> None:
               help="c: also write the ahead-of-time C runtime (firmware_c/) and measure it "
                    "under QEMU mps2-an386.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--min-agreement", type=click.FloatRange(0, 100), default=97.0, show_default=True,
+              help="Least top-1 agreement (percent) of the int8 model with the float model on "
+                   "eval data, or else on calibration samples held out of calibration.")
 @click.option("--list-boards", is_flag=True, is_eager=True, expose_value=False,
               callback=_list_boards, help="List the board profiles and exit.")
-def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime):
+def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime, min_agreement):
     """Rebuild MODEL's compact network, quantize it to int8, check it with TFLM on the
     host, check it fits the board, and write the model, report and firmware project."""
     error = None
@@ -102,13 +114,18 @@ def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime)
 
             result = export_model(
                 model, board, out_dir=out_dir, calibration=calibration, eval_data=eval_data,
-                io=io, force=force, progress=click.echo, runtime=runtime,
+                io=io, force=force, min_agreement=min_agreement / 100, progress=click.echo, runtime=runtime,
             )
+        except KeyboardInterrupt:
+            error = KeyboardInterrupt()
         except Exception as caught:
             error = caught
             if exit_code_for(error) is None:  # unexpected: show what native code said
                 native_log.seek(0)
                 sys.stderr.write(native_log.read().decode(errors="replace"))
+    if isinstance(error, KeyboardInterrupt):
+        click.echo("dynhp-export: interrupted; nothing written", err=True)
+        raise SystemExit(EXIT_INTERRUPTED)
     if error is not None:
         code = exit_code_for(error)
         if code is None:

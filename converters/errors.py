@@ -44,3 +44,29 @@ class OutputExistsError(ExportError):
 
 class RebuildMismatchError(ExportError):
     """The compact model's outputs differ from the original's beyond float32 rounding."""
+
+
+class CalibrationValueError(ExportError):
+    """Calibration or eval data with unusable values: NaN/inf, an integer or other non-float
+    dtype, values outside the training inputs' range, or labels that are not class indices."""
+
+
+class OutputNotWritableError(ExportError):
+    """The output directory cannot be created or written."""
+
+
+class NonFiniteWeightsError(ExportError):
+    """A layer of the model has NaN or infinite weights (training diverged?)."""
+
+
+class ConversionError(ExportError):
+    """The TFLite converter failed or crashed (it runs in a child process)."""
+
+
+class AgreementError(ExportError):
+    """The int8 model's top-1 agreement with the float model is below the threshold."""
+
+
+class WrongFrameworkError(ExportError):
+    """The model file was saved by the other Keras (tf_keras vs Keras 3) and cannot be
+    loaded by this one."""

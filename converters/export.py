@@ -26,24 +26,30 @@ from typing import Callable
 import numpy as np
 
 from converters.boards import Board, load_board
+from converters.crossload import RUNNING, framework_hint, load_patched_h5, saved_by
 from converters.errors import (
-    CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
-    ModelFileNotFoundError, NotAKerasModelError, OutputExistsError,
+    AgreementError, CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
+    ModelFileNotFoundError, NotAKerasModelError, OutputExistsError, WrongFrameworkError,
 )
 from converters.firmware_project import write_firmware_project
 from converters.fit import check_fit, fit_table, require_fit
 from converters.quantize import (
-    MAX_CALIBRATION_SAMPLES, check_dense_quantization, check_sample_shape, quantize_int8,
+    MAX_CALIBRATION_SAMPLES, check_dense_quantization, quantize_int8_in_child,
 )
 from converters.rebuild import compact_model
 from converters.report import build_report, write_reports
-from converters.tflm_check import check_with_tflm
+from converters.tflm_check import MAX_CHECK_SAMPLES, check_with_tflm
+from converters.validate import (
+    check_finite_weights, check_labels, check_output_writable, check_samples, training_range,
+)
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import sidecar_path
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 STAGES = 6
+# Default for `min_agreement`: top-1 agreement of int8 with float on held-out data.
+MIN_AGREEMENT = 0.97
 
 
 @dataclasses.dataclass
@@ -102,9 +108,20 @@ def load_keras_model(model_path) -> "keras.Model":
         return keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises many types for damaged files.
         first_line = (str(e).strip().splitlines() or [""])[0][:200]
-        raise CorruptedModelError(
-            f"{path}: cannot load the Keras model ({type(e).__name__}: {first_line})"
-        ) from None
+        error = f"{type(e).__name__}: {first_line}"
+    saver = saved_by(path)
+    if saver is not None and saver[0] != RUNNING:
+        try:
+            model = load_patched_h5(path) if suffix != ".keras" else None
+        except Exception:
+            model = None
+        if model is not None:
+            return model
+        raise WrongFrameworkError(
+            f"{path}: saved by {saver[0]} {saver[1]}, which {RUNNING} cannot load: "
+            f"{framework_hint(saver[0])} ({error[:120]})"
+        )
+    raise CorruptedModelError(f"{path}: cannot load the Keras model ({error})")
 
 
 def load_samples(path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -112,20 +129,22 @@ def load_samples(path, what: str) -> tuple[np.ndarray, np.ndarray | None]:
     path = pathlib.Path(path)
     if not path.is_file():
         raise ModelFileNotFoundError(f"{what} file not found: {path}")
-    try:
+    try:  # an .npz member is read (and may fail: damaged, pickled) only when accessed
         data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            return data, None
+        with data:
+            if "x" in data.files:
+                return data["x"], (data["y"] if "y" in data.files else None)
+            if len(data.files) == 1:
+                return data[data.files[0]], None
+            found = ", ".join(data.files)
     except Exception as e:
-        raise CalibrationShapeError(f"{path}: cannot read {what} as .npy/.npz ({e})") from None
-    if isinstance(data, np.ndarray):
-        return data, None
-    with data:
-        if "x" in data.files:
-            return data["x"], (data["y"] if "y" in data.files else None)
-        if len(data.files) == 1:
-            return data[data.files[0]], None
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CalibrationShapeError(
-            f"{path}: {what} .npz needs an array named 'x' (found {', '.join(data.files)})"
-        )
+            f"{path}: cannot read {what} as .npy/.npz ({first_line})"
+        ) from None
+    raise CalibrationShapeError(f"{path}: {what} .npz needs an array named 'x' (found {found})")
 
 
 def find_calibration(model_path, calibration=None) -> tuple[np.ndarray, str]:
@@ -142,6 +161,16 @@ def find_calibration(model_path, calibration=None) -> tuple[np.ndarray, str]:
         f"array 'x', shape (n, *input_shape)), or train with "
         f"DynHPCallback(calibration_file='{sidecar.name}') so it is saved beside the model"
     )
+
+
+def held_out_split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(calibration, held-out) halves of `x`, drawn at random with a fixed seed (a file
+    sorted by class must not leave a class out of either half); the held-out half is
+    capped at `MAX_CHECK_SAMPLES`. Agreement measured on the samples that set the int8
+    ranges would flatter the model, as for 0-255 data calibrating its own wrong scale."""
+    order = np.random.default_rng(0).permutation(len(x))
+    held = min(len(x) // 2, MAX_CHECK_SAMPLES)
+    return x[order[held:]], x[order[:held]]
 
 
 def _write_firmware(out_dir, board, tflite_model, model_name, tflm, report) -> str:
@@ -178,6 +207,7 @@ def export_model(
     eval_data=None,
     io: str = "int8",
     force: bool = False,
+    min_agreement: float = MIN_AGREEMENT,
     progress: Callable[[str], None] | None = None,
     runtime: str = "tflm",
 ) -> ExportResult:
@@ -189,9 +219,13 @@ def export_model(
         out_dir: Output directory; default `<model stem>-<board>` in the working directory.
         calibration: .npy or .npz (array `x`) with float samples [n, *input_shape]; default:
             the sidecar `<model stem>.calibration.npz` written by `DynHPCallback`.
-        eval_data: .npz with arrays `x` and integer labels `y`, for float vs int8 accuracy.
+        eval_data: .npz with arrays `x` and integer labels `y`, for float vs int8 accuracy
+            and agreement; without it, half of the calibration samples are held out of
+            calibration to measure the agreement.
         io: "int8" or "float" input/output tensors.
         force: Replace an existing `out_dir`.
+        min_agreement: Least top-1 agreement (fraction) of the int8 model with the float
+            model on eval or held-out samples; below it, `AgreementError`.
         progress: Called with one line per stage.
         runtime: "tflm" (default) or "c": also write the ahead-of-time C runtime
             (`firmware_c/`), measure it under QEMU mps2-an386 and fit-check the measurement.
@@ -225,17 +259,21 @@ def export_model(
         raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")
 
     stage(1, f"loading {model_path}")
+    check_output_writable(out)
     model = load_keras_model(model_path)
+    check_finite_weights(model)
+    input_range = training_range(model_path, calibration)
     x_cal, cal_source = find_calibration(model_path, calibration)
-    x_cal = check_sample_shape(x_cal, model, f"calibration data ({cal_source})")
-    x_eval = y_eval = None
+    x_cal = check_samples(x_cal, model, f"calibration data ({cal_source})", input_range)
     if eval_data is not None:
-        x_eval, y_eval = load_samples(eval_data, "eval data")
-        x_eval = check_sample_shape(x_eval, model, f"eval data ({eval_data})")
-        if y_eval is None or len(y_eval) != len(x_eval):
-            raise CalibrationShapeError(
-                f"{eval_data}: eval data needs integer labels 'y', one per sample in 'x'"
-            )
+        x_check, y_check = load_samples(eval_data, "eval data")
+        x_check = check_samples(x_check, model, f"eval data ({eval_data})", input_range)
+        classes = int(np.prod(model.outputs[0].shape[1:]))
+        y_check = check_labels(y_check, len(x_check), classes, f"eval data ({eval_data})")
+        source = "eval"
+    else:
+        x_cal, x_check = held_out_split(x_cal)
+        y_check, source = None, "held-out calibration"
     t = lap("load", started)
 
     stage(2, "rebuilding the compact model")
@@ -249,24 +287,31 @@ def export_model(
     mode = "per-channel" if board.per_channel_dense else "per-tensor"
     used = min(len(x_cal), MAX_CALIBRATION_SAMPLES)
     stage(3, f"int8 TFLite ({io} I/O, {mode} dense layers, {used} calibration samples)")
-    tflite_model = quantize_int8(
+    tflite_model = quantize_int8_in_child(
         compact.model, x_cal, per_channel_dense=board.per_channel_dense, io=io
     )
     dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense)
     t = lap("quantize", t)
     progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}")
 
-    source = "eval" if x_eval is not None else "calibration"
-    stage(4, f"TFLM host check on {source} samples")
+    stage(4, f"TFLM host check on {len(x_check)} {source} samples")
     tflm = check_with_tflm(
-        tflite_model, compact.model, x_eval if x_eval is not None else x_cal,
-        arena_margin=board.arena_margin, labels=y_eval, sample_source=source,
+        tflite_model, compact.model, x_check,
+        arena_margin=board.arena_margin, labels=y_check, sample_source=source,
     )
     t = lap("tflm", t)
+    agreement = "n/a" if tflm.top1_agreement is None else f"{100 * tflm.top1_agreement:.1f}%"
     progress(
         f"      arena {tflm.arena_bytes:,} bytes ({tflm.arena_with_margin:,} with margin), "
-        f"ops {', '.join(tflm.ops)}, TFLM vs TFLite: {tflm.tflm_vs_tflite_differing} differ"
+        f"ops {', '.join(tflm.ops)}, top-1 agreement with float {agreement}, "
+        f"TFLM vs TFLite: {tflm.tflm_vs_tflite_verdict}"
     )
+    if tflm.top1_agreement is not None and tflm.top1_agreement < min_agreement:
+        raise AgreementError(
+            f"the int8 model agrees with the float model on {agreement} of {tflm.samples} "
+            f"{source} samples (top-1), below --min-agreement {100 * min_agreement:g}%: "
+            f"calibrate with data like the training inputs, or lower --min-agreement"
+        )
 
     c_runtime = c_dir = None
     if runtime == "c":  # generated and measured in a scratch dir, copied into the output

@@ -379,10 +379,11 @@ def _idf_component_yml(firmware) -> str:
 def _readme(*, board_name, title, model_name, digest, firmware, arena_bytes, arena_static,
             static_max, ops, golden_count, tolerance, model_bytes) -> str:
     placement = (
-        f"a static array (it is at most the board's static limit of {static_max} bytes)"
+        f"a static array (arenas up to {static_max:,} bytes are placed statically; this "
+        f"is not the arena limit, which the export's fit check applies)"
         if arena_static else
-        f"the heap, allocated once at boot (it is above the board's static limit of "
-        f"{static_max} bytes)"
+        f"the heap, allocated once at boot (arenas above {static_max:,} bytes are not "
+        f"placed statically; the arena limit is the export's fit check)"
     )
     library = f"`{firmware['library']}` {firmware['library_version']}"
     return f"""\

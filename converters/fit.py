@@ -127,7 +127,7 @@ def require_fit(report: FitReport) -> FitReport:
 def fit_table(report: FitReport) -> str:
     """Markdown table: resource, model, base, used, limit, headroom, verdict."""
     lines = [
-        "| resource | model | base firmware | used | limit | headroom | fits |",
+        "| resource | model | base firmware (estimate) | used | limit | headroom | fits |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in report.rows:

@@ -7,6 +7,10 @@ register, independent of TensorFlow's private interpreter APIs.
 
 from __future__ import annotations
 
+import copy
+
+import flatbuffers
+
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 _BUILTIN_NAMES = {
@@ -47,3 +51,19 @@ def fully_connected_weight_tensors(tflite_model: bytes) -> list[int]:
         for subgraph, op, name in _operators(model)
         if name == "FULLY_CONNECTED" and subgraph is model.subgraphs[0]
     ]
+
+
+def op_output_models(tflite_model: bytes):
+    """For each op of subgraph 0: (op index, op name, its output tensor index, a copy of
+    the flatbuffer whose only output is that tensor). Lets a runtime that shows only model
+    outputs (TFLM) be compared op by op with one that shows all tensors."""
+    model = _model(tflite_model)
+    subgraph = model.subgraphs[0]
+    for index, op in enumerate(subgraph.operators or []):
+        variant = copy.deepcopy(model)
+        tensor = int(op.outputs[0])
+        variant.subgraphs[0].outputs = [tensor]
+        builder = flatbuffers.Builder(len(tflite_model) + 1024)
+        builder.Finish(variant.Pack(builder), file_identifier=b"TFL3")
+        name = _opcode_name(model.operatorCodes[op.opcodeIndex])
+        yield index, name, tensor, bytes(builder.Output())

@@ -8,7 +8,7 @@ Exit status: 0 when the golden check passed and the model hash matches the host'
 1 when the golden check failed or the firmware reported an error; 2 for a command-line
 error; 3 when no summary arrived; 4 when the model hash differs from the host's (the board
 runs another model, so its golden check means nothing); 5 when the port or a file cannot
-be read.
+be read, or the summary line has a field of the wrong type.
 
 Example:
     dynhp-monitor --port /dev/ttyUSB0 --report dynhp_host.json
@@ -55,6 +55,36 @@ def parse_events(lines: Iterable[str]) -> list[dict]:
         if isinstance(obj, dict) and isinstance(obj.get("event"), str):
             events.append(obj)
     return events
+
+
+# Summary fields the verdict reads, with the JSON types the firmware writes (null = absent).
+_NUMBER = (int, float)
+SUMMARY_FIELDS = {
+    "board": (str,), "model_hash": (str,), "golden": (str,), "error": (str,),
+    "error_stage": (str,), "arena_bytes": (int,), "arena_used_bytes": (int,),
+    "arena_static": (bool,), "heap_free_bytes": (int,), "heap_min_free_bytes": (int,),
+    "heap_largest_block_bytes": (int,), "stack_free_min_bytes": (int,),
+    "samples_run": (int,), "golden_count": (int,), "max_abs_diff": _NUMBER,
+    "tolerance": _NUMBER, "inference_us": (list,), "first_mismatch": (dict,),
+}
+
+
+def check_summary(summary: dict) -> None:
+    """Refuse a summary whose fields have the wrong JSON type (`InputError`, one line)."""
+    for key, types in SUMMARY_FIELDS.items():
+        value = summary.get(key)
+        wrong = value is not None and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        )
+        if key == "inference_us" and not wrong and value is not None:
+            wrong = not all(isinstance(t, _NUMBER) and not isinstance(t, bool) for t in value)
+        if wrong:
+            expected = "a list of numbers" if key == "inference_us" else " or ".join(
+                {"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false",
+                 "list": "a list", "dict": "an object"}[t.__name__] for t in types)
+            raise InputError(
+                f"summary line: field '{key}' is {json.dumps(value)[:40]}; expected {expected}"
+            )
 
 
 def last_event(events: list[dict], kind: str) -> dict | None:
@@ -223,7 +253,7 @@ def serial_lines(port: str, baud: int, timeout_s: float) -> Iterator[str]:
                 return
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--port", help="Serial port of the board, e.g. /dev/ttyUSB0 or COM3.")
 @click.option("--baud", default=115200, show_default=True, help="Serial baud rate.")
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, allow_dash=True),
@@ -236,8 +266,9 @@ def serial_lines(port: str, baud: int, timeout_s: float) -> Iterator[str]:
 def main(port, baud, log_file, report_file, timeout, echo):
     """Compare a board's self-test with the host figures.
 
-    Exit status: 0 passed, 1 golden check failed or firmware error, 3 no result line,
-    4 model hash differs from the host's, 5 port or file unreadable.
+    Exit status: 0 passed, 1 golden check failed or firmware error, 2 usage error, 3 no
+    result line, 4 model hash differs from the host's, 5 port or file unreadable or a
+    malformed summary line.
     """
     if bool(port) == bool(log_file):
         raise click.UsageError("give exactly one of --port and --log")
@@ -247,9 +278,19 @@ def main(port, baud, log_file, report_file, timeout, echo):
             host = host_figures(json.loads(pathlib.Path(report_file).read_text()))
         except ValueError as err:
             raise InputError(f"{report_file} is not JSON: {err}")
+        except OSError as err:
+            raise InputError(f"cannot read {report_file}: {err.strerror or err}")
+        for key in ("arena_bytes", "host_arena_bytes"):
+            if host[key] is not None and (not isinstance(host[key], int)
+                                          or isinstance(host[key], bool)):
+                raise InputError(f"{report_file}: '{key}' is {json.dumps(host[key])[:40]}; "
+                                 f"expected an integer")
     if log_file:
-        with click.open_file(log_file, encoding="utf-8", errors="replace") as f:
-            lines = list(f)
+        try:
+            with click.open_file(log_file, encoding="utf-8", errors="replace") as f:
+                lines = list(f)
+        except OSError as err:
+            raise InputError(f"cannot read {log_file}: {err.strerror or err}")
     else:
         try:
             lines = list(serial_lines(port, baud, timeout))
@@ -258,7 +299,10 @@ def main(port, baud, log_file, report_file, timeout, echo):
     if echo:
         for line in lines:
             click.echo(line.rstrip("\n"), err=True)
-    verdict = judge(last_event(parse_events(lines), "summary"), host)
+    summary = last_event(parse_events(lines), "summary")
+    if summary is not None:
+        check_summary(summary)
+    verdict = judge(summary, host)
     if verdict.rows:
         click.echo(format_table(verdict.rows))
     click.echo(verdict.message)

@@ -13,13 +13,18 @@ Example:
 
 from __future__ import annotations
 
+import pathlib
+import tempfile
 import warnings
 from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
 
-from converters.errors import CalibrationShapeError, ExportError, QuantizationCheckError
+from converters.child import run_worker
+from converters.errors import (
+    CalibrationShapeError, ConversionError, ExportError, QuantizationCheckError,
+)
 from converters.flatbuffer import fully_connected_weight_tensors
 
 IO_TYPES = {"int8": tf.int8, "float": tf.float32}
@@ -105,7 +110,37 @@ def quantize_int8(
     return converter.convert()
 
 
-def tflite_interpreter(tflite_model: bytes) -> tf.lite.Interpreter:
+def quantize_int8_in_child(
+    model,
+    calibration: np.ndarray,
+    *,
+    per_channel_dense: bool,
+    io: str = "int8",
+    max_samples: int = MAX_CALIBRATION_SAMPLES,
+) -> bytes:
+    """`quantize_int8` in a child process (`converters._convert_worker`).
+
+    Same arguments and result; the model is passed as a saved `.keras` file. A converter
+    failure or native crash raises `ConversionError` with the converter's error line
+    instead of killing this process.
+    """
+    if io not in IO_TYPES:
+        raise ValueError(f"io must be one of {sorted(IO_TYPES)}, got {io!r}")
+    samples = check_sample_shape(calibration, model, "calibration data")[:max_samples]
+    with tempfile.TemporaryDirectory(prefix="dynhp-convert-") as tmp:
+        tmp = pathlib.Path(tmp)
+        model.save(tmp / "model.keras")
+        np.save(tmp / "calibration.npy", samples)
+        run_worker(
+            "converters._convert_worker",
+            [str(tmp / "model.keras"), str(tmp / "calibration.npy"), str(tmp / "model.tflite"),
+             "per-channel" if per_channel_dense else "per-tensor", io],
+            what="the TFLite converter", error=ConversionError,
+        )
+        return (tmp / "model.tflite").read_bytes()
+
+
+def tflite_interpreter(tflite_model: bytes, preserve_all_tensors: bool = False) -> tf.lite.Interpreter:
     """A `tf.lite.Interpreter` with TFLite's builtin kernels and no default delegate.
 
     The default XNNPACK delegate rounds some int8 results differently from TFLite's (and
@@ -116,6 +151,7 @@ def tflite_interpreter(tflite_model: bytes) -> tf.lite.Interpreter:
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(
             model_content=tflite_model,
+            experimental_preserve_all_tensors=preserve_all_tensors,
             experimental_op_resolver_type=(
                 tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
             ),

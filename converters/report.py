@@ -37,6 +37,9 @@ def build_report(
             "name": board.name, "title": board.title, "tflm_library": board.tflm_library,
             "per_channel_dense": board.per_channel_dense,
             "width_multiple": board.width_multiple, "arena_margin": board.arena_margin,
+            "arena_budget_bytes": board.arena_budget_bytes,
+            "static_arena_max_bytes": board.static_arena_max_bytes,
+            "base_flash_bytes": board.base_flash_bytes, "base_ram_bytes": board.base_ram_bytes,
         },
         "tflite": {
             "bytes": len(tflite_model),
@@ -99,8 +102,9 @@ def render_markdown(report: dict, fit_table: str) -> str:
         f"- arena: {q['arena_bytes']:,} bytes minimum (allocator report {q['arena_reported']:,}"
         f" + TFLM's own objects), {q['arena_with_margin']:,} bytes with the board's "
         f"{b['arena_margin']:.0%} margin",
-        f"- TFLM vs TFLite interpreter (builtin kernels): {q['tflm_vs_tflite_differing']} differing output "
-        f"values, max abs difference {q['tflm_vs_tflite_max_abs_diff']:g}",
+        f"- TFLM vs TFLite interpreter (builtin kernels): {q['tflm_vs_tflite_verdict']} "
+        f"({q['tflm_vs_tflite_differing']} differing output values, max abs difference "
+        f"{q['tflm_vs_tflite_max_abs_diff']:g})",
         f"- quantization error vs float model: max {q['quantization_max_abs_error']:.4g}, "
         f"mean {q['quantization_mean_abs_error']:.4g}",
         f"- top-1 agreement int8 vs float: {_percent(q['top1_agreement'])}",
@@ -111,6 +115,13 @@ def render_markdown(report: dict, fit_table: str) -> str:
         f"## Fit on {b['name']}",
         "",
         fit_table,
+        "",
+        f"Estimates, not measurements (from boards/{b['name']}.toml): the base firmware's "
+        f"{b['base_flash_bytes']:,} bytes of flash and {b['base_ram_bytes']:,} bytes of RAM "
+        f"(a bare build with TFLM linked, from typical size reports) and the arena margin of "
+        f"{b['arena_margin']:.0%} (for device kernels' scratch buffers). The arena limit is "
+        f"{b['arena_budget_bytes']:,} bytes; an arena of at most "
+        f"{b['static_arena_max_bytes']:,} bytes is placed statically, a larger one on the heap.",
         "",
         f"TFLM library: {b['tflm_library']}.",
         "",

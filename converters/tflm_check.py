@@ -16,15 +16,14 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import json
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
 from converters.boards import arena_with_margin
+from converters.child import run_worker
 from converters.errors import TFLMCheckError
-from converters.flatbuffer import op_names
+from converters.flatbuffer import op_names, op_output_models
 from converters.quantize import tflite_interpreter
 
 GOLDEN_SAMPLES = 4
@@ -45,6 +44,7 @@ class TFLMResult:
         samples: How many samples were compared; `sample_source` says which ones.
         tflm_vs_tflite_differing: Output values where TFLM and tf.lite differ.
         tflm_vs_tflite_max_abs_diff: Largest such difference (in output-dtype units).
+        tflm_vs_tflite_verdict: What the difference means, in words (`tflm_verdict`).
         quantization_max_abs_error / quantization_mean_abs_error: |dequantized TFLM output
             - float Keras output|.
         top1_agreement: Fraction of samples where TFLM and the float model pick the same
@@ -62,6 +62,7 @@ class TFLMResult:
     sample_source: str
     tflm_vs_tflite_differing: int
     tflm_vs_tflite_max_abs_diff: float
+    tflm_vs_tflite_verdict: str
     quantization_max_abs_error: float
     quantization_mean_abs_error: float
     top1_agreement: float | None
@@ -96,6 +97,47 @@ def _dequantize(y: np.ndarray, details: dict) -> np.ndarray:
     return (y.astype(np.float32) - zero_point) * scale
 
 
+def tflm_verdict(diff: np.ndarray, *, integer: bool, culprit) -> str:
+    """One phrase for |TFLM - TFLite| output differences.
+
+    One quantization step is rounding: the reference kernels of TFLM and TFLite may round
+    a requantization differently, and the firmware's golden check allows one step. More
+    than that means the two runtimes implement an op differently; `culprit()` names it.
+    The board runs TFLM, and the golden vectors come from TFLM, so it is reported, not
+    refused.
+    """
+    differing, largest = int(np.count_nonzero(diff)), float(diff.max(initial=0.0))
+    if differing == 0:
+        return "identical"
+    if integer and largest <= 1:
+        return f"{differing} values differ by 1 step: rounding, within the firmware's tolerance"
+    return (f"{differing} values differ, by up to {largest:g}"
+            f"{' steps' if integer else ''}: {culprit()}; the board runs TFLM, whose outputs "
+            f"are the golden vectors")
+
+
+def first_differing_op(tflite_model: bytes, sample: np.ndarray) -> str:
+    """Which op makes TFLM and TFLite diverge on `sample` (model input dtype).
+
+    Runs TFLM on copies of the flatbuffer whose output is each op's output in turn, and
+    compares with TFLite's intermediate tensors; the first op whose output differs by more
+    than one step is named.
+    """
+    interpreter = tflite_interpreter(tflite_model, preserve_all_tensors=True)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], sample[None, ...])
+    interpreter.invoke()
+    for index, op_name, tensor, variant in op_output_models(tflite_model):
+        try:
+            tflm_out, _ = run_tflm(variant, sample[None, ...])
+        except TFLMCheckError:
+            continue
+        expected = interpreter.get_tensor(tensor)
+        step = np.abs(tflm_out[0].astype(np.float64) - expected[0].astype(np.float64)).max()
+        if step > (1 if expected.dtype != np.float32 else 0):
+            return f"they first diverge at op {index} ({op_name}), by {step:g}"
+    return "no single op could be blamed"
+
+
 def run_tflm(tflite_model: bytes, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
     """Run `inputs` (model dtype, [n, ...]) through TFLM in a child process.
 
@@ -107,14 +149,11 @@ def run_tflm(tflite_model: bytes, inputs: np.ndarray) -> tuple[np.ndarray, dict]
         tmp = pathlib.Path(tmp)
         (tmp / "model.tflite").write_bytes(tflite_model)
         np.save(tmp / "inputs.npy", inputs)
-        proc = subprocess.run(
-            [sys.executable, "-m", "converters._tflm_worker", str(tmp / "model.tflite"),
-             str(tmp / "inputs.npy"), str(tmp / "outputs.npy"), str(tmp / "result.json")],
-            capture_output=True, text=True,
+        run_worker(
+            "converters._tflm_worker",
+            [str(tmp / name) for name in ("model.tflite", "inputs.npy", "outputs.npy", "result.json")],
+            what="TFLM host run", error=TFLMCheckError,
         )
-        if proc.returncode != 0 or not (tmp / "result.json").exists():
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            raise TFLMCheckError(f"TFLM host run failed (exit code {proc.returncode}): {tail}")
         return np.load(tmp / "outputs.npy"), json.loads((tmp / "result.json").read_text())
 
 
@@ -181,6 +220,11 @@ def check_with_tflm(
         sample_source=sample_source,
         tflm_vs_tflite_differing=int(np.count_nonzero(diff)),
         tflm_vs_tflite_max_abs_diff=float(diff.max()),
+        tflm_vs_tflite_verdict=tflm_verdict(
+            diff, integer=out_details["dtype"] != np.float32,
+            culprit=lambda: first_differing_op(tflite_model, inputs[int(np.argmax(
+                diff.reshape(len(diff), -1).max(axis=1)))]),
+        ),
         quantization_max_abs_error=float(qerr.max()),
         quantization_mean_abs_error=float(qerr.mean()),
         top1_agreement=top1,

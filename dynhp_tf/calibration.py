@@ -1,4 +1,9 @@
-"""Calibration samples for int8 quantization, saved beside the model as a sidecar file."""
+"""Calibration samples for int8 quantization, saved beside the model as a sidecar file.
+
+The sidecar may also record the smallest and largest value of the training inputs
+(`input_min`, `input_max`), so the exporter can refuse data on another scale (0-255
+pixels for a model trained on 0-1 inputs).
+"""
 from __future__ import annotations
 
 import os
@@ -15,10 +20,25 @@ def sidecar_path(model_path) -> pathlib.Path:
     return path.with_name(path.stem + SUFFIX)
 
 
-def save_calibration(path, x) -> pathlib.Path:
-    """Writes samples `x` (float32, [n, *input_shape]) as array `x`, atomically."""
+def save_calibration(path, x, training_inputs=None) -> pathlib.Path:
+    """Writes samples `x` (float32, [n, *input_shape]) as array `x`, atomically.
+
+    Args:
+        path: Where to write (`.npz`).
+        x: The calibration samples.
+        training_inputs: The training inputs (or any array covering their range); their
+            min and max are recorded as `input_min` / `input_max` when finite.
+
+    Example:
+        >>> save_calibration("lenet.calibration.npz", x_train[:256], training_inputs=x_train)
+    """
     path = pathlib.Path(path)
+    arrays = {"x": np.asarray(x, dtype="float32")}
+    if training_inputs is not None:
+        low, high = float(np.min(training_inputs)), float(np.max(training_inputs))
+        if np.isfinite(low) and np.isfinite(high):
+            arrays.update(input_min=np.float32(low), input_max=np.float32(high))
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, x=np.asarray(x, dtype="float32"))
+    np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
     return path

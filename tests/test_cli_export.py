@@ -13,7 +13,9 @@ from converters.boards import list_boards
 from converters.cli import EXIT_CODES, main
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import save_calibration, sidecar_path
-from tests.export_models import samples, save_too_large, save_tiny, tiny_mlp
+from tests.export_models import (
+    TINY_MIN_AGREEMENT, samples, save_too_large, save_tiny, tiny_mlp,
+)
 
 CODES = {name: code for name, code, _ in EXIT_CODES}
 
@@ -25,7 +27,9 @@ def workdir(tmp_path, monkeypatch):
 
 
 def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+    """dynhp-export ARGS with the tiny model's --min-agreement (a later one overrides it)."""
+    return CliRunner().invoke(main, ["--min-agreement", str(TINY_MIN_AGREEMENT)]
+                              + [str(a) for a in args])
 
 
 def assert_refused(result, code, *needles, workdir=None):
@@ -178,7 +182,7 @@ def test_calibration_of_wrong_shape(workdir):
 
 def test_eval_data_without_labels(workdir):
     model_path = save_tiny(workdir)
-    np.savez(workdir / "ev.npz", x=samples(8))
+    np.savez(workdir / "ev.npz", x=samples(40))
     assert_refused(run(model_path, "--board", "esp32", "--calibration", "cal.npy",
                        "--eval-data", "ev.npz"),
                    CODES["CalibrationShapeError"], "ev.npz", "'y'", workdir=workdir)

@@ -25,7 +25,8 @@ def test_pruned_convolutional_model_exports_and_runs_under_tflm(tmp_path, name, 
     np.savez(tmp_path / "eval.npz", x=x[64:], y=y[64:])
 
     result = export_model(tmp_path / "model.keras", "esp32s3", out_dir=tmp_path / "out",
-                          calibration=tmp_path / "cal.npy", eval_data=tmp_path / "eval.npz")
+                          calibration=tmp_path / "cal.npy", eval_data=tmp_path / "eval.npz",
+                          min_agreement=0.85)  # briefly trained on noise
 
     report = result.report
     widths = {layer["name"]: layer["compact_width"] for layer in report["model"]["layers"]}

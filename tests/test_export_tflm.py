@@ -69,3 +69,16 @@ def test_golden_vectors_are_what_tflm_saw(checked):
     result = checked[1]
     assert result.golden_inputs.dtype == np.int8 and result.golden_inputs.shape == (4, 4, 4)
     assert result.golden_outputs.dtype == np.int8 and result.golden_outputs.shape == (4, 3)
+
+
+def test_tflm_vs_tflite_verdict_says_what_a_difference_means():
+    from converters.tflm_check import tflm_verdict
+
+    def blame():
+        return "they first diverge at op 3 (SOFTMAX), by 5"
+
+    assert tflm_verdict(np.zeros((4, 3)), integer=True, culprit=blame) == "identical"
+    one_step = tflm_verdict(np.array([[0, 1, 0], [1, 0, 0]]), integer=True, culprit=blame)
+    assert one_step.startswith("2 values differ by 1 step: rounding")
+    larger = tflm_verdict(np.array([[0, 5, 0], [1, 0, 0]]), integer=True, culprit=blame)
+    assert "by up to 5 steps" in larger and "op 3 (SOFTMAX)" in larger

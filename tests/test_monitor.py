@@ -74,3 +74,34 @@ def test_exporter_report_gives_arena_with_margin_and_host_minimum():
 def test_port_and_log_are_mutually_exclusive():
     assert _run().exit_code == 2
     assert _run("--port", "/dev/null", "--log", PASS_LOG).exit_code == 2
+
+
+def _assert_one_line_error(result, code, *needles):
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_help_with_h():
+    result = _run("-h")
+    assert result.exit_code == 0 and "--log" in result.output
+
+
+def test_missing_log_file_is_an_input_error(tmp_path):
+    _assert_one_line_error(_run("--log", str(tmp_path / "nope.log")), 5, "nope.log")
+
+
+def test_summary_field_of_wrong_type_is_an_input_error():
+    line = '{"event":"summary","golden":"passed","inference_us":"fast","arena_bytes":7}\n'
+    _assert_one_line_error(_run("--log", "-", stdin=line), 5, "inference_us", "list of numbers")
+    line = '{"event":"summary","golden":"passed","arena_used_bytes":"7"}\n'
+    _assert_one_line_error(_run("--log", "-", stdin=line, ), 5, "arena_used_bytes", "integer")
+
+
+def test_report_with_wrong_arena_type_is_an_input_error(tmp_path):
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"tflm": {"arena_bytes": "big"}}))
+    _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5, "arena_bytes")
