@@ -54,8 +54,9 @@ class DynHPCallback(keras.callbacks.Callback):
         lr_scaling: "sqrt" (default), "linear" or "none": how the learning rate follows batch
             growth (sqrt keeps the gradient noise scale for Adam-like optimizers).
         taylor_samples: samples used per event by the "taylor" criterion.
-        calibration_file: if set, `calibration_samples` training samples are saved there at the
-            end of training (for `dynhp-export`; see `dynhp_tf.calibration.sidecar_path`).
+        calibration_file: if set, `calibration_samples` training samples and the training inputs'
+            range are saved there at the end of training (for `dynhp-export`, which holds some of
+            them out to judge int8 agreement; see `dynhp_tf.calibration.sidecar_path`).
         seed: seeds sampling for the taylor criterion and the calibration file.
         verbose: 1 prints pruning events and a width table at the end; 0 is silent.
 
@@ -68,7 +69,7 @@ class DynHPCallback(keras.callbacks.Callback):
     def __init__(self, target_compression, start_epoch=0, end_epoch=None, frequency=1, schedule="cubic",
                  criterion="l2_product", min_neurons=1, width_multiple=1, batch_size=32, max_batch_size=256,
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
-                 calibration_samples=256, seed=0, verbose=1):
+                 calibration_samples=1000, seed=0, verbose=1):
         super().__init__()
         if not isinstance(target_compression, (int, float)) or target_compression <= 1:
             raise ValueError(f"target_compression: expected a number > 1 (dense/remaining params), "
@@ -221,7 +222,8 @@ class DynHPCallback(keras.callbacks.Callback):
             if self.stream is None:
                 warnings.warn("DynHPCallback: calibration_file needs cb.batches(x, y); not written", stacklevel=2)
             else:
-                save_calibration(self.calibration_file, self.stream.sample(self.calibration_samples, self.seed)[0])
+                save_calibration(self.calibration_file, self.stream.sample(self.calibration_samples, self.seed)[0],
+                                 training_inputs=self.stream.arrays[0])
         if self.verbose:
             print(self.width_table())
 
@@ -256,8 +258,9 @@ class DynHPCallback(keras.callbacks.Callback):
 
     def _grow_batch(self) -> None:
         kept = self._kept()
-        fixed = memory_for(self.graph, kept, 0, self.slots).total
-        per_sample = memory_for(self.graph, kept, 1, self.slots).total - fixed
+        narrow = self.trainer.compact is not None
+        fixed = memory_for(self.graph, kept, 0, self.slots, narrow_copy=narrow).total
+        per_sample = memory_for(self.graph, kept, 1, self.slots, narrow_copy=narrow).total - fixed
         fits = int((self.budget - fixed) // per_sample) if per_sample else self.max_batch_size
         new = max(self.current_batch, min(self.max_batch_size, fits))
         if new != self.current_batch:
@@ -270,7 +273,8 @@ class DynHPCallback(keras.callbacks.Callback):
     def _record(self, epoch: int) -> dict:
         kept = self._kept()
         params = self.graph.params(kept)
-        memory = memory_for(self.graph, kept, self.current_batch, self.slots)
+        memory = memory_for(self.graph, kept, self.current_batch, self.slots,
+                            narrow_copy=self.trainer.compact is not None)
         return {
             "epoch": epoch,
             "dynhp/params": params,

@@ -2,6 +2,13 @@
 
 bytes = params * b * (1 weight) + trainable * b * (1 gradient + optimizer slots)
         + batch * (activations kept for the backward pass + input) * b
+        + the full-width weights that stay in the user's model while a narrow copy trains
+
+DynHPCallback trains a physically narrow copy after its first pruning event
+(`dynhp_tf.trainer`): the full-width gradients and optimizer slots are freed, the full-width
+weights stay (the user's model holds them), and that copy is the last term. TensorFlow's own
+runtime, traced functions and transient buffers are not modeled: `benchmarks/physical.py`
+measures them against this model.
 
 Activations are the outputs of every layer except reshaping views (Input, Flatten), at the
 widths the kept neurons give them. b is the byte size of the model's float type.
@@ -32,10 +39,12 @@ class TrainingMemory:
     optimizer_slots: int
     activations: int
     inputs: int
+    full_width_weights: int = 0
 
     @property
     def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer_slots + self.activations + self.inputs
+        return (self.weights + self.gradients + self.optimizer_slots + self.activations + self.inputs
+                + self.full_width_weights)
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "total": self.total}
@@ -52,7 +61,9 @@ def slots_per_weight(optimizer) -> int:
     return sum(tuple(v.shape) == _PROBE_SHAPE for v in probe.variables)
 
 
-def memory_for(graph: PruningGraph, kept, batch_size: int, slots: int, dtype_bytes: int = 4) -> TrainingMemory:
+def memory_for(graph: PruningGraph, kept, batch_size: int, slots: int, dtype_bytes: int = 4,
+               narrow_copy: bool = False) -> TrainingMemory:
+    """The memory of training `graph` at widths `kept`; `narrow_copy`: beside the full-width weights."""
     params, trainable = graph.params(kept), graph.params(kept, trainable_only=True)
     return TrainingMemory(
         batch_size=batch_size,
@@ -63,6 +74,7 @@ def memory_for(graph: PruningGraph, kept, batch_size: int, slots: int, dtype_byt
         optimizer_slots=trainable * slots * dtype_bytes,
         activations=batch_size * (graph.activation_elements(kept) - graph.input_elements) * dtype_bytes,
         inputs=batch_size * graph.input_elements * dtype_bytes,
+        full_width_weights=graph.params() * dtype_bytes if narrow_copy else 0,
     )
 
 
