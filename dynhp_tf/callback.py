@@ -17,7 +17,7 @@ from dynhp_tf.memory import memory_for, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
 from dynhp_tf.selection import select, smallest_params
 from dynhp_tf.stepping import StepDriver
-from dynhp_tf.trainer import CompactTrainer, _learning_rate, has_schedule
+from dynhp_tf.trainer import CompactTrainer, _learning_rate, has_schedule, release_memory
 
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
@@ -193,9 +193,9 @@ class DynHPCallback(keras.callbacks.Callback):
         self.trainer.sync()
 
     def _shrink(self, keep):
-        self.trainer.shrink(keep)
-        if self.trainer.compact is not None:
+        if self.trainer.shrink(keep):
             self.driver.release_own_step()
+            release_memory()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.driver.begin_epoch(self.stream.steps if self.stream else math.inf)

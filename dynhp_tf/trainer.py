@@ -14,6 +14,9 @@ and DynHP's batch scaling set), so the full-width gradients and optimizer slots 
 """
 from __future__ import annotations
 
+import ctypes
+import gc
+
 import numpy as np
 
 from dynhp_tf._keras import keras
@@ -35,6 +38,19 @@ def copy_metric_states(source_model, target_model) -> None:
         for va, vb in zip(a.variables, b.variables):
             if tuple(va.shape) == tuple(vb.shape):
                 vb.assign(va)
+
+
+def release_memory() -> None:
+    """Frees the dropped full-width state now and hands the pages back to the OS.
+
+    glibc keeps freed heap pages for reuse; without a trim the process would keep the memory
+    that a shrink freed, so a device-like budget would never see it.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def has_schedule(optimizer) -> bool:
@@ -61,10 +77,14 @@ class CompactTrainer:
         """The network whose weights train now."""
         return self.model if self.compact is None else self.compact
 
-    def shrink(self, keep: list[np.ndarray]) -> None:
-        """Continues training on a network with only the `keep` neurons (full-width indices)."""
+    def shrink(self, keep: list[np.ndarray]) -> bool:
+        """Continues training on a network with only the `keep` neurons (full-width indices).
+
+        Returns whether it rebuilt the network (then the caller drops its references to the
+        previous one and calls `release_memory`).
+        """
         if not self.physical or all(np.array_equal(a, b) for a, b in zip(keep, self.keep)):
-            return
+            return False
         if self.compact is not None:
             self.sync()
         source, source_graph = self.network, self._graph
@@ -81,6 +101,7 @@ class CompactTrainer:
         compact.make_train_function()
         self.compact, self._graph = compact, pruning_groups(compact)
         self.keep = [k.copy() for k in keep]
+        return True
 
     def begin_epoch(self) -> None:
         """Resets the narrow network's metrics; its first step takes the user's learning rate."""
