@@ -17,7 +17,7 @@ from dynhp_tf.memory import memory_for, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
 from dynhp_tf.selection import select, smallest_params
 from dynhp_tf.stepping import StepDriver
-from dynhp_tf.trainer import CompactTrainer, _learning_rate, has_schedule, release_memory
+from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule, release_memory
 
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
@@ -267,7 +267,7 @@ class DynHPCallback(keras.callbacks.Callback):
             factor = LR_SCALING[self._lr_scaling](new / self.current_batch)
             if factor != 1.0:
                 optimizer = self.model.optimizer
-                optimizer.learning_rate = _learning_rate(optimizer) * factor
+                optimizer.learning_rate = current_learning_rate(optimizer) * factor
             self.current_batch = self.stream.batch_size = new
 
     def _record(self, epoch: int) -> dict:
@@ -281,7 +281,7 @@ class DynHPCallback(keras.callbacks.Callback):
             "dynhp/compression": self.dense_params / params,
             "dynhp/batch_size": self.current_batch,
             "dynhp/train_memory_bytes": memory.total,
-            "learning_rate": _learning_rate(self.model.optimizer),
+            "learning_rate": current_learning_rate(self.model.optimizer),
             "widths": self.widths(),
         }
 

@@ -24,7 +24,7 @@ from dynhp_tf.compact import clone_optimizer, compile_args, expand_variables, mo
 from dynhp_tf.groups import PruningGraph, pruning_groups
 
 
-def _learning_rate(optimizer) -> float | None:
+def current_learning_rate(optimizer) -> float | None:
     try:
         value = optimizer.learning_rate
         return float(value.numpy() if hasattr(value, "numpy") else value)
@@ -112,8 +112,8 @@ class CompactTrainer:
     def step(self, iterator):
         if self._take_learning_rate:  # at the first step: learning-rate callbacks ran by then
             self._take_learning_rate = False
-            rate = _learning_rate(self.model.optimizer)
-            if not has_schedule(self.model.optimizer) and rate != _learning_rate(self.compact.optimizer):
+            rate = current_learning_rate(self.model.optimizer)
+            if not has_schedule(self.model.optimizer) and rate != current_learning_rate(self.compact.optimizer):
                 self.compact.optimizer.learning_rate = rate
         self._dirty = True
         return self.compact.train_function(iterator)
