@@ -63,3 +63,25 @@ def test_grouped_convolution_is_refused():
     model = keras.Sequential([keras.Input((6, 6, 4)), L.Conv2D(4, 3, groups=2), L.Flatten(), L.Dense(2)])
     with pytest.raises(UnsupportedLayerError, match="groups=2"):
         pruning_groups(model)
+
+
+def test_per_element_preprocessing_is_accepted_only_before_the_first_producer():
+    model = keras.Sequential([keras.Input((6,)), L.Rescaling(1 / 255.0), L.Dense(5, activation="relu"), L.Dense(2)])
+    graph = pruning_groups(model)
+    assert [g.size for g in graph.groups] == [5]
+    later = keras.Sequential([keras.Input((6,)), L.Dense(5, activation="relu"), L.Rescaling(2.0), L.Dense(2)])
+    with pytest.raises(UnsupportedLayerError, match="acts per input element"):
+        pruning_groups(later)
+
+
+def test_a_registered_custom_layer_is_pruned_like_its_rule_says():
+    from dynhp_tf import LayerRule, register_layer
+
+    class WideDense(L.Dense):
+        pass
+
+    register_layer("WideDense", LayerRule("producer", width_key="units", channel_weights=(("bias", 0),),
+                                          mac_weights=("kernel",)))
+    model = keras.Sequential([keras.Input((4,)), WideDense(6, activation="relu"), L.Dense(2)])
+    graph = pruning_groups(model)
+    assert [g.size for g in graph.groups] == [6] and graph.macs() == 4 * 6 + 6 * 2
