@@ -247,7 +247,7 @@ class DynHPCallback(keras.callbacks.Callback):
             step = max(1, self.current_batch)
             data = [(x[i:i + step], y[i:i + step]) for i in range(0, len(x), step)]
         network = self.trainer.network
-        narrow_scores = CRITERIA[self.criterion](network, pruning_groups(network), data)
+        narrow_scores = CRITERIA[self.criterion](network, self.trainer.network_graph, data)
         scores = []
         for keep, narrow in zip(self.trainer.keep, narrow_scores):
             full = np.zeros(len(keep))

@@ -330,8 +330,8 @@ def neuron_norms(model, group: PruningGroup, role: str, order: int = 2) -> np.nd
 def zero_outgoing(model, graph: PruningGraph) -> list[np.ndarray]:
     """Per group, True for neurons whose outgoing weights are all exactly zero.
 
-    Such a neuron has no effect on the output whatever its activation: it is removable, and a
-    new DynHP callback treats it as already pruned.
+    Such a neuron has no effect on the output whatever its activation; it is one of the two
+    cases of `dynhp_tf.compact.removable_neurons`.
     """
     return [(neuron_norms(model, g, "outgoing", 1) == 0) if g.axes_with_role("outgoing") else np.zeros(g.size, bool)
             for g in graph.groups]

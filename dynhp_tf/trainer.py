@@ -68,7 +68,7 @@ class CompactTrainer:
         self.physical = model.distribute_strategy.num_replicas_in_sync == 1
         self.keep = [np.ones(g.size, bool) for g in graph.groups]
         self.compact = None  # the narrow network; None while the user's model itself trains
-        self._graph = graph  # pruning groups of the network that trains now
+        self.network_graph = graph  # pruning groups of the network that trains now
         self._dirty = False
         self._take_learning_rate = True
 
@@ -87,7 +87,7 @@ class CompactTrainer:
             return False
         if self.compact is not None:
             self.sync()
-        source, source_graph = self.network, self._graph
+        source, source_graph = self.network, self.network_graph
         relative = [new[old] for new, old in zip(keep, self.keep)]
         with self.model.distribute_strategy.scope():
             compact = narrow_model(source, source_graph, relative)
@@ -99,7 +99,7 @@ class CompactTrainer:
                 if hasattr(self.model, "_compile_config"):
                     self.model._compile_config.config["optimizer"] = self.model.optimizer
         compact.make_train_function()
-        self.compact, self._graph = compact, pruning_groups(compact)
+        self.compact, self.network_graph = compact, pruning_groups(compact)
         self.keep = [k.copy() for k in keep]
         return True
 
