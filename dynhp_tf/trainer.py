@@ -18,6 +18,7 @@ import ctypes
 import gc
 
 import numpy as np
+import tensorflow as tf
 
 from dynhp_tf._keras import keras
 from dynhp_tf.compact import clone_optimizer, compile_args, expand_variables, move_optimizer_state, narrow_model
@@ -53,6 +54,19 @@ def release_memory() -> None:
         pass
 
 
+def free_variables(variables) -> None:
+    """Drops the buffers of variables that will never be read again.
+
+    TensorFlow keeps every traced train function alive after its model is gone, and with it
+    the variable handles it captured, which own the buffers: deleting a replaced network or
+    optimizer would free nothing, and each shrink would leak the previous network's weights
+    and slots. Emptying each variable in place frees its buffer now.
+    """
+    for variable in variables:
+        handle = variable.handle if hasattr(variable, "handle") else variable.value.handle
+        tf.raw_ops.AssignVariableOp(resource=handle, value=tf.zeros([0], variable.dtype), validate_shape=False)
+
+
 def has_schedule(optimizer) -> bool:
     """True when the learning rate is a schedule (of the step count), not a settable value."""
     return isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)
@@ -81,7 +95,9 @@ class CompactTrainer:
         """Continues training on a network with only the `keep` neurons (full-width indices).
 
         Returns whether it rebuilt the network (then the caller drops its references to the
-        previous one and calls `release_memory`).
+        previous one and calls `release_memory`). The previous narrow network, or at the first
+        shrink the user's full-width optimizer, is emptied: the optimizer object that was
+        passed to `compile` is replaced by a clone and must not be reused.
         """
         if not self.physical or all(np.array_equal(a, b) for a, b in zip(keep, self.keep)):
             return False
@@ -95,9 +111,14 @@ class CompactTrainer:
             move_optimizer_state(source.optimizer, optimizer, source, compact, source_graph, relative, narrow=True)
             compact.compile(optimizer=optimizer, **compile_args(self.model))
             if self.compact is None:  # from now on the full-width optimizer state is not needed
+                dropped = list(self.model.optimizer.variables)
                 self.model.optimizer = clone_optimizer(self.model.optimizer)
                 if hasattr(self.model, "_compile_config"):
                     self.model._compile_config.config["optimizer"] = self.model.optimizer
+            else:
+                # Not the metrics: compiled from the user's arguments, they may be the same objects.
+                dropped = list(self.compact.variables) + list(self.compact.optimizer.variables)
+        free_variables(dropped)
         compact.make_train_function()
         self.compact, self.network_graph = compact, pruning_groups(compact)
         self.keep = [k.copy() for k in keep]
