@@ -388,7 +388,10 @@ def _reshape(w: _Writer, n: int, op, loc) -> None:
     x, y = op.inputs[0], op.outputs[0]
     if g.tensor(x).type != _T.INT8:
         raise UnsupportedOpError("RESHAPE: the C runtime reshapes int8 tensors only")
-    w.calls.append(f"dynhp_copy({loc(x)}, {loc(y)}, {g.size(x)});")
+    if loc(x) == loc(y):  # aliased by the plan: nothing to do at run time
+        w.calls.append("/* output aliases the input */")
+    else:
+        w.calls.append(f"dynhp_copy({loc(x)}, {loc(y)}, {g.size(x)});")
 
 
 def _plan(graph: _Graph, activations: dict[int, tuple[int, int]]) -> tuple[dict[int, int], int]:
@@ -427,20 +430,34 @@ def generate_model_c(tflite_model: bytes) -> ModelC:
         if graph.tensor(i).type not in _CTYPE:
             raise UnsupportedOpError(f"model {what} type {graph.tensor(i).type} is not "
                                      f"int8 or float32")
-    # Lifetimes (first op writing, last op reading) of every tensor that is neither
+    names = op_list(tflite_model)
+    # A RESHAPE only renames bytes: its output is its input's buffer (no copy, no RAM),
+    # unless the output is the caller's buffer.
+    alias: dict[int, int] = {}
+    for name, op in zip(names, g.operators):
+        if name == "RESHAPE" and int(op.outputs[0]) != model_out:
+            source = int(op.inputs[0])
+            alias[int(op.outputs[0])] = alias.get(source, source)
+
+    def root(t) -> int:
+        return alias.get(int(t), int(t))
+
+    # Lifetimes (first op writing, last op reading) of every buffer that is neither
     # constant nor the model's input/output (those are the caller's buffers).
     activations: dict[int, tuple[int, int]] = {}
     for n, op in enumerate(g.operators):
         for t in list(op.inputs) + list(op.outputs):
-            t = int(t)
-            if t < 0 or t in (model_in, model_out) or graph.data(t) is not None:
+            if int(t) < 0:
+                continue
+            t = root(t)
+            if t in (model_in, model_out) or graph.data(t) is not None:
                 continue
             first, last = activations.get(t, (n, n))
             activations[t] = (min(first, n), max(last, n))
     offsets, arena_bytes = _plan(graph, activations)
 
     def loc(t) -> str:
-        t = int(t)
+        t = root(t)
         if t == model_in:
             return "in"
         if t == model_out:
@@ -462,7 +479,6 @@ def generate_model_c(tflite_model: bytes) -> ModelC:
         "DEQUANTIZE": lambda n, op: _quant(writer, n, op, loc, quantize=False),
         "RESHAPE": lambda n, op: _reshape(writer, n, op, loc),
     }
-    names = op_list(tflite_model)
     for n, (name, op) in enumerate(zip(names, g.operators)):
         emit[name](n, op)
         writer.calls[-1] += f"  /* {name} */"
