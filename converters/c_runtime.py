@@ -394,26 +394,56 @@ def _reshape(w: _Writer, n: int, op, loc) -> None:
         w.calls.append(f"dynhp_copy({loc(x)}, {loc(y)}, {g.size(x)});")
 
 
-def _plan(graph: _Graph, activations: dict[int, tuple[int, int]]) -> tuple[dict[int, int], int]:
-    """Offsets in one arena: largest tensors first, each at the lowest offset that no
-    tensor alive at the same time occupies (a greedy plan, like TFLM's own planner)."""
+PLAN_TRIES = 64  # shuffled placement orders tried after the deterministic ones
+
+
+def _place(order, sizes: dict[int, int], life: dict[int, tuple[int, int]]) -> tuple[dict[int, int], int]:
+    """First fit in `order`: each tensor at the lowest aligned offset that no tensor alive at
+    the same time occupies."""
     offsets: dict[int, int] = {}
-    order = sorted(activations, key=lambda t: (-graph.size(t), activations[t][0]))
     for t in order:
-        first, last = activations[t]
-        size = graph.size(t)
-        busy = sorted(
-            (offsets[o], offsets[o] + graph.size(o)) for o in offsets
-            if not (activations[o][1] < first or last < activations[o][0])
-        )
+        first, last = life[t]
+        busy = sorted((offsets[o], offsets[o] + sizes[o]) for o in offsets
+                      if not (life[o][1] < first or last < life[o][0]))
         offset = 0
         for start, end in busy:
-            if offset + size <= start:
+            if offset + sizes[t] <= start:
                 break
             offset = max(offset, -(-end // ALIGN) * ALIGN)
         offsets[t] = offset
-    total = max((offsets[t] + graph.size(t) for t in offsets), default=0)
+    total = max((offsets[t] + sizes[t] for t in offsets), default=0)
     return offsets, -(-total // ALIGN) * ALIGN
+
+
+def _plan(graph: _Graph, activations: dict[int, tuple[int, int]]) -> tuple[dict[int, int], int]:
+    """Offsets in one arena, from the tensors' lifetimes (first op, last op).
+
+    First fit depends on the order tensors are placed in, and no single order is best for
+    every graph (largest-first, TFLM's own choice, wastes a whole tensor on a residual
+    block). So several orders are tried, deterministic ones and seeded shuffles, and the
+    smallest arena wins; the search stops at the lower bound (the most bytes alive at once).
+    """
+    sizes = {t: graph.size(t) for t in activations}
+    life = activations
+    ops = range(min((f for f, _ in life.values()), default=0), max((l for _, l in life.values()), default=-1) + 1)
+    bound = max((sum(-(-sizes[t] // ALIGN) * ALIGN for t in life if life[t][0] <= n <= life[t][1])
+                 for n in ops), default=0)
+    tensors = sorted(activations)
+    orders = [
+        sorted(tensors, key=lambda t: (-sizes[t], life[t][0])),
+        sorted(tensors, key=lambda t: (-(life[t][1] - life[t][0]), -sizes[t], life[t][0])),
+        sorted(tensors, key=lambda t: (life[t][0], -sizes[t])),
+    ]
+    rng = np.random.default_rng(0)
+    orders += [list(rng.permutation(tensors)) for _ in range(PLAN_TRIES)]
+    best = None
+    for order in orders:
+        plan = _place(order, sizes, life)
+        if best is None or plan[1] < best[1]:
+            best = plan
+        if best[1] <= bound:
+            break
+    return best
 
 
 def generate_model_c(tflite_model: bytes) -> ModelC:

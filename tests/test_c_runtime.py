@@ -155,3 +155,13 @@ def test_streamed_report_is_read_by_dynhp_monitor(tmp_path, break_golden):
     assert summary["first_mismatch"] == (mismatch if break_golden else None)
     result = CliRunner().invoke(monitor_main, ["--log", "-"], input=device.stdout)
     assert result.exit_code == (EXIT_GOLDEN_FAILED if break_golden else EXIT_OK), result.output
+
+
+def test_residual_plan_reaches_the_live_bytes_bound():
+    """At the Add, three 8x8x8 tensors are alive (the skip, the branch's input and its
+    output): the arena is exactly those 1,536 bytes (largest-first placement alone took
+    2,048 here)."""
+    model = models.residual()
+    tflite_model, inputs, outputs = quantized(model, _inputs(model, n=8))
+    assert generate_model_c(tflite_model).arena_bytes == 3 * 8 * 8 * 8
+    np.testing.assert_array_equal(run_c_host(tflite_model, inputs, outputs), outputs)
