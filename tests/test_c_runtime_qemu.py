@@ -91,6 +91,7 @@ def test_export_runtime_c_reports_measured_figures(tmp_path):
     measured = result.report["c_runtime"]["measured"]
     assert measured["golden"] == "passed"
     assert (out / "firmware_c/src/dynhp_model.c").is_file()
+    assert "lib_deps" not in (out / "firmware_c/platformio.ini").read_text()  # no TFLM
     assert (out / "firmware/platformio.ini").is_file()  # the TFLM project stays
     rows = {row["resource"]: row for row in result.report["fit"]["rows"]}
     flash = rows["flash (measured under QEMU mps2-an386)"]

@@ -10,6 +10,10 @@
 
 #include "dynhp_platform.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Prints the boot line (identity and memory at boot). */
 void dynhp_c_print_boot(void);
 
@@ -24,5 +28,9 @@ int dynhp_c_run_and_report(void);
 void dynhp_c_json_begin(const char *event);
 void dynhp_c_json_uint(const char *key, unsigned long value);
 void dynhp_c_json_end(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* DYNHP_C_RUNNER_H_ */
