@@ -140,10 +140,11 @@ class Target:
         return self.value <= self.limit
 
     def line(self) -> str:
+        fmt = ",.0f" if self.unit == "bytes" else ",.2f"
         margin = self.limit - self.value
         verdict = "met" if self.met else "MISSED"
-        how = f"{abs(margin):,.2f} {self.unit} {'under' if self.met else 'over'} the limit"
-        return (f"- {self.name}: {self.value:,.2f} <= {self.limit:,.2f} {self.unit}: **{verdict}** "
+        how = f"{abs(margin):{fmt}} {self.unit} {'under' if self.met else 'over'} the limit"
+        return (f"- {self.name}: {self.value:{fmt}} <= {self.limit:{fmt}} {self.unit}: **{verdict}** "
                 f"({how}, {self.value / self.limit:.2f}x the limit)")
 
 

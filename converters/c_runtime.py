@@ -27,7 +27,8 @@ from converters.flatbuffer import _opcode_name
 
 SUPPORTED_OPS = (
     "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
-    "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX",
+    "FULLY_CONNECTED", "LOGISTIC", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX",
+    "TANH",
 )
 ALIGN = 4
 _T = schema.TensorType
@@ -346,6 +347,35 @@ def _add(w: _Writer, n: int, op, loc) -> None:
     w.calls.append(f"dynhp_add(&op_{n}, {loc(a)}, {loc(b)}, {loc(y)});")
 
 
+def _input_radius(integer_bits: int, left_shift: int) -> int:
+    """Largest |input - zero point| whose rescaled value still fits the fixed-point
+    format (TFLM's CalculateInputRadius); beyond it the output saturates."""
+    return math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+
+
+def _sigmoid(w: _Writer, n: int, op, loc, name: str) -> None:
+    """LOGISTIC or TANH: TFLM's Prepare rescales the input to Q4.27 with a multiplier
+    from frexp (rounded half away from zero), not through QuantizeMultiplier."""
+    g = w.graph
+    x, y = op.inputs[0], op.outputs[0]
+    for i in (x, y):
+        _int8_input(g, name, i)
+    out_scale, out_zp = g.scale_zp(y)
+    want = (1.0 / 256, -128) if name == "LOGISTIC" else (1.0 / 128, 0)
+    if out_zp != want[1] or abs(out_scale - want[0]) > 1e-9:
+        raise UnsupportedOpError(f"{name}: int8 output must have scale {want[0]:g} and zero "
+                                 f"point {want[1]}")
+    in_scale, in_zp = g.scale_zp(x)
+    fraction, left_shift = math.frexp(float(in_scale) * (1 << 27))
+    mult = _round_half_away(fraction * 2.0**31)
+    if mult >= 2**31 or left_shift < 0:
+        raise UnsupportedOpError(f"{name}: input scale {in_scale:g} is out of range")
+    fields = dict(count=g.size(x), in_zp=in_zp, radius=_input_radius(4, left_shift),
+                  input_multiplier=mult, input_left_shift=left_shift)
+    w.struct("dynhp_sigmoid_t", f"op_{n}", fields)
+    w.calls.append(f"dynhp_{name.lower()}(&op_{n}, {loc(x)}, {loc(y)});")
+
+
 def _softmax(w: _Writer, n: int, op, loc) -> None:
     g = w.graph
     x, y = op.inputs[0], op.outputs[0]
@@ -359,8 +389,7 @@ def _softmax(w: _Writer, n: int, op, loc) -> None:
     beta = float(np.float32(op.builtinOptions.beta))
     real = min(beta * in_scale * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
     mult, left_shift = quantize_multiplier(real)
-    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits))
-                        / (1 << left_shift))
+    radius = _input_radius(integer_bits, left_shift)
     depth = g.shape(x)[-1]
     fields = dict(rows=g.size(x) // depth, depth=depth, input_multiplier=mult,
                   input_left_shift=left_shift, diff_min=-radius)
@@ -508,6 +537,8 @@ def generate_model_c(tflite_model: bytes) -> ModelC:
         "QUANTIZE": lambda n, op: _quant(writer, n, op, loc, quantize=True),
         "DEQUANTIZE": lambda n, op: _quant(writer, n, op, loc, quantize=False),
         "RESHAPE": lambda n, op: _reshape(writer, n, op, loc),
+        "LOGISTIC": lambda n, op: _sigmoid(writer, n, op, loc, "LOGISTIC"),
+        "TANH": lambda n, op: _sigmoid(writer, n, op, loc, "TANH"),
     }
     for n, (name, op) in enumerate(zip(names, g.operators)):
         emit[name](n, op)

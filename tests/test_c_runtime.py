@@ -41,6 +41,13 @@ def _sequential(shape, *layers):
     return _random_weights(keras.Sequential([keras.Input(shape), *layers]))
 
 
+def _scaled(model, factor):
+    """Weights times `factor`: pre-activations far beyond the saturation radius."""
+    for layer in model.layers:
+        layer.set_weights([w * factor for w in layer.get_weights()])
+    return model
+
+
 def _two_branch_add(shape=(6, 7, 3)):
     inputs = keras.Input(shape)
     a = L.Conv2D(4, 3, padding="same")(inputs)
@@ -61,6 +68,11 @@ SWEEP = {
     "avg_pool_same_and_valid": lambda: _sequential((9, 9, 3), L.Conv2D(4, 1), L.AveragePooling2D(3, strides=2, padding="same"), L.AveragePooling2D(2)),
     "mean_7x9": lambda: _sequential((7, 9, 3), L.Conv2D(5, 1), L.GlobalAveragePooling2D()),
     "add": _two_branch_add,
+    "logistic_dense": lambda: _sequential((12,), L.Dense(16, activation="sigmoid")),
+    "tanh_dense": lambda: _sequential((12,), L.Dense(16, activation="tanh")),
+    "logistic_saturating": lambda: _scaled(_sequential((12,), L.Dense(16, activation="sigmoid")), 8.0),
+    "tanh_saturating": lambda: _scaled(_sequential((12,), L.Dense(16, activation="tanh")), 8.0),
+    "tanh_conv_then_logistic": lambda: _sequential((6, 6, 2), L.Conv2D(4, 3, activation="tanh"), L.Flatten(), L.Dense(5, activation="sigmoid")),
     # RESHAPE aliases its input in the plan; at the model's output it must still copy.
     "flatten_of_model_input": lambda: _sequential((4, 5, 2), L.Flatten(), L.Dense(6)),
     "flatten_to_model_output": lambda: _sequential((3, 4, 2), L.Conv2D(3, 1), L.Flatten()),
@@ -107,9 +119,9 @@ def test_softmax_within_one_step_and_float_io_exact(capsys):
 
 
 def test_unsupported_op_is_refused_by_name():
-    model = _sequential((6,), L.Dense(4, activation="sigmoid"))
+    model = _sequential((6,), L.Dense(4, activation="swish"))  # x * sigmoid(x): MUL
     tflite_model, _, _ = quantized(model, _inputs(model, n=8))
-    with pytest.raises(UnsupportedOpError, match="LOGISTIC"):
+    with pytest.raises(UnsupportedOpError, match="MUL"):
         generate_model_c(tflite_model)
 
 

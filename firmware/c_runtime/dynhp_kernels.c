@@ -265,9 +265,11 @@ static int32_t exp_on_quarter_interval(int32_t a) {
   return exp_minus_one_eighth + doubling_high_mul(exp_minus_one_eighth, x + terms);
 }
 
-/* exp(a) for a <= 0 given in Q5.26; result Q0.31. The argument is split into
- * a part in [-1/4, 0) and multiples of 1/4 .. 16 applied as constants. */
-static int32_t exp_on_negative(int32_t a) {
+/* exp(a) for a <= 0 given with `integer_bits` integer bits (Q5.26 for SOFTMAX
+ * and TANH, Q4.27 for LOGISTIC); result Q0.31. The argument is split into a
+ * part in [-1/4, 0) and multiples of 1/4 .. 16 applied as constants (only the
+ * multiples the format can hold). */
+static int32_t exp_on_negative(int32_t a, int integer_bits) {
   static const int32_t exp_of_minus_pow2[7] = {
       1672461947, /* exp(-1/4) */
       1302514674, /* exp(-1/2) */
@@ -277,28 +279,39 @@ static int32_t exp_on_negative(int32_t a) {
       720401,     /* exp(-8) */
       242,        /* exp(-16) */
   };
-  const int32_t one_quarter = 1 << 24;
+  const int32_t one_quarter = (int32_t)1 << (29 - integer_bits);
   const int32_t a_mod = (a & (one_quarter - 1)) - one_quarter;
   const int32_t remainder = a_mod - a;
-  int32_t result = exp_on_quarter_interval(saturating_shift_left(a_mod, 5));
+  int32_t result = exp_on_quarter_interval(saturating_shift_left(a_mod, integer_bits));
   int k;
-  for (k = 0; k < 7; ++k) {
-    if (remainder & (1 << (24 + k))) result = doubling_high_mul(result, exp_of_minus_pow2[k]);
+  for (k = 0; k < 7 && k - 2 < integer_bits; ++k) {
+    if (remainder & ((int32_t)1 << (29 - integer_bits + k))) {
+      result = doubling_high_mul(result, exp_of_minus_pow2[k]);
+    }
   }
   return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + x) for x in [0, 1), Q0.31: Newton-Raphson from 48/17 - 32/17 d. */
-static int32_t one_over_one_plus(int32_t x) {
+/* 2 / (1 + x) for x in [0, 1) given in Q0.31, as Q2.29: Newton-Raphson from
+ * 48/17 - 32/17 d, three steps. */
+static int32_t two_over_one_plus(int32_t x) {
   const int64_t s = (int64_t)x + INT32_MAX;
   const int32_t half_den = (int32_t)((s + (s >= 0 ? 1 : -1)) / 2);
-  int32_t r = 1515870810 + doubling_high_mul(half_den, -1010580540); /* Q2.29 */
+  int32_t r = 1515870810 + doubling_high_mul(half_den, -1010580540);
   int i;
   for (i = 0; i < 3; ++i) {
     const int32_t one_minus = (1 << 29) - doubling_high_mul(half_den, r);
     r = r + saturating_shift_left(doubling_high_mul(r, one_minus), 2);
   }
-  return saturating_shift_left(r, 1);
+  return r;
+}
+
+/* 1 / (1 + x) for x in [0, 1), Q0.31. */
+static int32_t one_over_one_plus(int32_t x) { return saturating_shift_left(two_over_one_plus(x), 1); }
+
+/* (1 - x) / (1 + x) = 2 / (1 + x) - 1 for x in [0, 1), Q0.31. */
+static int32_t one_minus_over_one_plus(int32_t x) {
+  return saturating_shift_left(two_over_one_plus(x) - (1 << 29), 2);
 }
 
 static int count_leading_zeros(uint32_t x) {
@@ -328,7 +341,7 @@ void dynhp_softmax(const dynhp_softmax_t *p, const int8_t *in, int8_t *out) {
       if (diff >= p->diff_min) {
         const int32_t scaled =
             doubling_high_mul(diff * (1 << p->input_left_shift), p->input_multiplier);
-        sum += rounding_shift_right(exp_on_negative(scaled), 12);
+        sum += rounding_shift_right(exp_on_negative(scaled, 5), 12);
       }
     }
     headroom = count_leading_zeros((uint32_t)sum);
@@ -339,7 +352,7 @@ void dynhp_softmax(const dynhp_softmax_t *p, const int8_t *in, int8_t *out) {
       if (diff >= p->diff_min) {
         const int32_t scaled =
             doubling_high_mul(diff * (1 << p->input_left_shift), p->input_multiplier);
-        const int32_t e = exp_on_negative(scaled);
+        const int32_t e = exp_on_negative(scaled, 5);
         const int32_t v = rounding_shift_right(doubling_high_mul(scale, e), bits_over_unit + 23);
         y[c] = clamp_to(v - 128, -128, 127);
       } else {
@@ -363,4 +376,55 @@ void dynhp_quantize(const dynhp_quant_t *p, const float *in, int8_t *out) {
 void dynhp_dequantize(const dynhp_quant_t *p, const int8_t *in, float *out) {
   int32_t i;
   for (i = 0; i < p->count; ++i) out[i] = (float)((double)p->scale * (in[i] - p->zp));
+}
+
+/* The input in Q4.27 (0 when the input is outside the radius: not used then). */
+static int32_t sigmoid_input(const dynhp_sigmoid_t *p, int32_t x) {
+  return dynhp_mul_by_quantized(x, p->input_multiplier, p->input_left_shift);
+}
+
+void dynhp_logistic(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out) {
+  int32_t i;
+  for (i = 0; i < p->count; ++i) {
+    const int32_t x = in[i] - p->in_zp;
+    int32_t a, y;
+    if (x <= -p->radius) {
+      out[i] = -128;
+      continue;
+    }
+    if (x >= p->radius) {
+      out[i] = 127;
+      continue;
+    }
+    a = sigmoid_input(p, x);
+    if (a == 0) {
+      y = 1 << 30; /* one half */
+    } else {
+      /* 1 / (1 + exp(-|a|)), mirrored for a < 0 (Q0.31's "one" is INT32_MAX). */
+      const int32_t positive = one_over_one_plus(exp_on_negative(a > 0 ? -a : a, 4));
+      y = a > 0 ? positive : INT32_MAX - positive;
+    }
+    out[i] = clamp_to(rounding_shift_right(y, 23) - 128, -128, 127); /* scale 1/256 */
+  }
+}
+
+void dynhp_tanh(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out) {
+  int32_t i;
+  for (i = 0; i < p->count; ++i) {
+    const int32_t x = in[i] - p->in_zp;
+    int32_t a, t;
+    if (x <= -p->radius) {
+      out[i] = -128;
+      continue;
+    }
+    if (x >= p->radius) {
+      out[i] = 127;
+      continue;
+    }
+    a = sigmoid_input(p, x);
+    /* tanh|a| = (1 - exp(-2|a|)) / (1 + exp(-2|a|)); -|a| in Q4.27 has the raw
+     * bits of -2|a| in Q5.26. */
+    t = a == 0 ? 0 : one_minus_over_one_plus(exp_on_negative(a > 0 ? -a : a, 5));
+    out[i] = clamp_to(rounding_shift_right(a < 0 ? -t : t, 24), -128, 127); /* scale 1/128 */
+  }
 }
