@@ -229,8 +229,16 @@ def _conv(w: _Writer, n: int, op, loc, depthwise: bool) -> None:
     f_scales = np.broadcast_to(f_scales, (out_c,))
     reals = [float(in_scale) * float(s) / float(out_scale) for s in f_scales]
     mult, shift = w.requant(n, reals)
-    filt = w.array(f"filter_{n}", g.data(f), "int8_t")
+    filters = g.data(f)
+    filt = w.array(f"filter_{n}", filters, "int8_t")
     bias = w.array(f"bias_{n}", g.data(b), "int32_t") if b >= 0 else "0"
+    folded = "0"
+    if not depthwise:  # windows without padding: sum((x - zp) * w) = sum(x * w) - zp * sum(w)
+        raw = g.data(b).astype(np.int64) if b >= 0 else np.zeros(out_c, np.int64)
+        values = raw - in_zp * filters.reshape(out_c, -1).astype(np.int64).sum(axis=1)
+        if np.any(np.abs(values) >= 2**31):
+            raise UnsupportedOpError("CONV_2D: folded bias overflows int32")
+        folded = w.array(f"bias_folded_{n}", values, "int32_t")
     lo, hi = _activation_range(o.fusedActivationFunction, out_scale, out_zp)
     fields = dict(
         in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h,
@@ -240,7 +248,7 @@ def _conv(w: _Writer, n: int, op, loc, depthwise: bool) -> None:
         pad_w=_padding(o.padding, in_w, out_w, k_w, o.strideW, o.dilationWFactor),
         depth_multiplier=(out_c // in_c) if depthwise else 1,
         in_zp=in_zp, out_zp=out_zp, act_min=lo, act_max=hi, filter=filt, bias=bias,
-        mult=mult, shift=shift,
+        bias_folded=folded, mult=mult, shift=shift,
     )
     w.struct("dynhp_conv_t", f"op_{n}", fields)
     kernel = "dynhp_depthwise_conv2d" if depthwise else "dynhp_conv2d"

@@ -12,6 +12,14 @@
 #include <math.h>
 #include <string.h>
 
+/* Inner loops stay out of line: inlined into a kernel's loops they compete
+ * for the M4's registers with the kernel's own state and spill. */
+#if defined(__GNUC__)
+#define DYNHP_NOINLINE __attribute__((noinline))
+#else
+#define DYNHP_NOINLINE
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define DYNHP_USE_SMLAD 1
@@ -66,7 +74,7 @@ static inline uint32_t sxtb16_ror8(uint32_t w) {
 }
 #endif
 
-/* acc[0] += x . w0 and acc[1] += x . w1 over n values. On a Cortex-M4 every
+/* acc[0] += x . w0 and acc[1] += x . w1 over n values (acc accumulates). On a Cortex-M4 every
  * four products are two SMLADs on pairwise sign-extended words, and the two
  * rows share each load of x. */
 static void dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int n, int32_t *acc) {
@@ -90,12 +98,54 @@ static void dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int n, 
     a0 += (int32_t)x[i] * (int32_t)w0[i];
     a1 += (int32_t)x[i] * (int32_t)w1[i];
   }
-  acc[0] = a0;
-  acc[1] = a1;
+  acc[0] += a0;
+  acc[1] += a1;
+}
+
+/* acc[k] += x . row k for four rows `stride` bytes apart from w: each load of x
+ * (and its two sign extensions) serves four rows, so a Cortex-M4 spends five
+ * instructions per four products of a row (load, two extensions, two SMLADs)
+ * plus the share of x and the loop. Two row pointers and one stride fit the
+ * registers (four pointers spill). */
+DYNHP_NOINLINE static void dot4_s8(const int8_t *x, const int8_t *w, int stride, int n,
+                                   int32_t *acc) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  const int8_t *w2 = w + 2 * stride;
+  const int8_t *end = x + n;
+#ifdef DYNHP_USE_SMLAD
+  const int8_t *end4 = x + (n & ~3);
+  while (x < end4) {
+    uint32_t vx, v, xe, xo;
+    memcpy(&vx, x, 4);
+    xe = __sxtb16(vx);
+    xo = sxtb16_ror8(vx);
+    memcpy(&v, w, 4);
+    a0 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a0));
+    memcpy(&v, w + stride, 4);
+    a1 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a1));
+    memcpy(&v, w2, 4);
+    a2 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a2));
+    memcpy(&v, w2 + stride, 4);
+    a3 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a3));
+    x += 4;
+    w += 4;
+    w2 += 4;
+  }
+#endif
+  for (; x < end; ++x, ++w, ++w2) {
+    a0 += (int32_t)*x * (int32_t)w[0];
+    a1 += (int32_t)*x * (int32_t)w[stride];
+    a2 += (int32_t)*x * (int32_t)w2[0];
+    a3 += (int32_t)*x * (int32_t)w2[stride];
+  }
+  acc[0] += a0;
+  acc[1] += a1;
+  acc[2] += a2;
+  acc[3] += a3;
 }
 
 static int32_t dot_s8(const int8_t *a, const int8_t *b, int n) {
-  int32_t acc[2];
+  int32_t acc[2] = {0, 0};
   dot2_s8(a, b, b, n, acc);
   return acc[0];
 }
@@ -105,14 +155,48 @@ static int32_t requantize(int32_t acc, int32_t mult, int shift, int32_t zp, int3
   return clamp_to(dynhp_mul_by_quantized(acc, mult, shift) + zp, lo, hi);
 }
 
+/* One output pixel whose window lies inside the image (and dil_w == 1): each
+ * filter row is k_w * in_c contiguous bytes of input, dotted with four (or
+ * two) output channels' filter rows at once; the input offset is folded into
+ * bias_folded offline (bias + offset * sum of the channel's filter). */
+static void conv_pixel_inside(const dynhp_conv_t *p, const int8_t *in, int iy0, int ix0,
+                              int8_t *out) {
+  const int row = p->k_w * p->in_c;
+  const int taps = p->k_h * row;
+  int oc, ky, k, n;
+  for (oc = 0; oc < p->out_c; oc += n) {
+    const int8_t *f = p->filter + oc * taps;
+    int32_t acc[4] = {0, 0, 0, 0};
+    n = p->out_c - oc >= 4 ? 4 : (p->out_c - oc >= 2 ? 2 : 1);
+    for (ky = 0; ky < p->k_h; ++ky) {
+      const int8_t *x = in + ((iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
+      if (n == 4) {
+        dot4_s8(x, f + ky * row, taps, row, acc);
+      } else {
+        dot2_s8(x, f + ky * row, f + (n - 1) * taps + ky * row, row, acc);
+      }
+    }
+    for (k = 0; k < n; ++k) {
+      out[oc + k] = requantize(acc[k] + p->bias_folded[oc + k], p->mult[oc + k],
+                               p->shift[oc + k], p->out_zp, p->act_min, p->act_max);
+    }
+  }
+}
+
 void dynhp_conv2d(const dynhp_conv_t *p, const int8_t *in, int8_t *out) {
   const int32_t in_offset = -p->in_zp;
   const int taps = p->k_h * p->k_w * p->in_c;
   int oy, ox, oc, ky, kx;
   for (oy = 0; oy < p->out_h; ++oy) {
     const int iy0 = oy * p->stride_h - p->pad_h;
+    const int rows_inside = iy0 >= 0 && iy0 + p->dil_h * (p->k_h - 1) < p->in_h;
     for (ox = 0; ox < p->out_w; ++ox) {
       const int ix0 = ox * p->stride_w - p->pad_w;
+      if (rows_inside && p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+        conv_pixel_inside(p, in, iy0, ix0, out);
+        out += p->out_c;
+        continue;
+      }
       for (oc = 0; oc < p->out_c; ++oc) {
         const int8_t *f = p->filter + oc * taps;
         int32_t acc = 0;
@@ -172,15 +256,23 @@ void dynhp_depthwise_conv2d(const dynhp_conv_t *p, const int8_t *in, int8_t *out
 }
 
 void dynhp_fully_connected(const dynhp_fc_t *p, const int8_t *in, int8_t *out) {
-  int r, u, k;
+  const int depth = p->depth;
+  int r, u, k, n;
   for (r = 0; r < p->rows; ++r) {
-    const int8_t *x = in + r * p->depth;
-    for (u = 0; u < p->units; u += 2) {
-      /* Two units per pass (the last one twice when units is odd). */
-      const int u1 = u + 1 < p->units ? u + 1 : u;
-      int32_t acc[2];
-      dot2_s8(x, p->weights + u * p->depth, p->weights + u1 * p->depth, p->depth, acc);
-      for (k = 0; k < 2 && u + k < p->units; ++k) {
+    const int8_t *x = in + r * depth;
+    for (u = 0; u < p->units; u += n) {
+      /* Four units per pass, then two (the last one twice when one is left). */
+      const int8_t *w = p->weights + u * depth;
+      int32_t acc[4] = {0, 0, 0, 0};
+      n = p->units - u;
+      if (n >= 4) {
+        n = 4;
+        dot4_s8(x, w, depth, depth, acc);
+      } else {
+        n = n >= 2 ? 2 : 1;
+        dot2_s8(x, w, w + (n - 1) * depth, depth, acc);
+      }
+      for (k = 0; k < n; ++k) {
         const int q = p->per_channel ? u + k : 0;
         *out++ = requantize(p->bias_folded[u + k] + acc[k], p->mult[q], p->shift[q], p->out_zp,
                             p->act_min, p->act_max);

@@ -25,6 +25,9 @@ typedef struct {
   int32_t in_zp, out_zp, act_min, act_max;
   const int8_t *filter;
   const int32_t *bias; /* may be NULL */
+  /* CONV_2D only: bias + input offset * sum of the channel's filter, for output
+   * pixels whose window has no padding. */
+  const int32_t *bias_folded;
   const int32_t *mult;
   const int8_t *shift;
 } dynhp_conv_t;
