@@ -421,7 +421,7 @@ check it later with `dynhp-monitor --log run.log --report dynhp_host.json`.
 | `include/model_config.h` | arena size ({arena_bytes} bytes), golden-vector shapes, tolerance |
 | `src/golden_data.cc` | golden inputs and outputs |
 | `src/dynhp_runner.cc`, `include/dynhp_runner.h` | portable core: TFLM only |
-| `include/dynhp_platform.h` | the five functions a board layer supplies |
+| `include/dynhp_platform.h` | the six functions a board layer supplies |
 | `src/main.c*`, `src/platform_*` | this board's layer |
 | `host/` | the same core built on a PC against a TFLM source tree |
 | `dynhp_host.json` | host figures `dynhp-monitor` compares against |
