@@ -21,7 +21,7 @@ targets use 0.65x, the issue's rounded figure, which is the stricter of the two.
     python -m benchmarks.c_runtime --report-only      # re-render from the JSON
 
 Writes benchmarks/results/c_runtime.json (after every run), c_runtime.txt (the tables) and
-the `c_runtime` section of docs/benchmarks.md. Budget: about 6 minutes on 2 shared cores
+the `c_runtime` section of docs/benchmarks.md. Budget: about 9 minutes on 2 shared cores
 (run it under `nice -n 10`).
 """
 from __future__ import annotations
