@@ -53,7 +53,8 @@ def build_c_runtime(tflite_model: bytes, tflm, *, model_name: str, board,
     model = generate_model_c(tflite_model)
     write_c_project(project_dir, tflite_model, model_name=model_name, board_name=board.name,
                     golden_inputs=tflm.golden_inputs, golden_outputs=tflm.golden_outputs,
-                    tolerance=0.0)  # bit-exact with TFLM's reference kernels
+                    tolerance=0.0,  # bit-exact with TFLM's reference kernels
+                    model=model, board=board)  # also a PlatformIO project for the board
     try:
         figures = emulate_project(project_dir)
     except ToolchainMissingError as e:

@@ -27,7 +27,8 @@ from converters.flatbuffer import _opcode_name
 
 SUPPORTED_OPS = (
     "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
-    "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX",
+    "FULLY_CONNECTED", "LOGISTIC", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX",
+    "TANH",
 )
 ALIGN = 4
 _T = schema.TensorType
@@ -228,8 +229,16 @@ def _conv(w: _Writer, n: int, op, loc, depthwise: bool) -> None:
     f_scales = np.broadcast_to(f_scales, (out_c,))
     reals = [float(in_scale) * float(s) / float(out_scale) for s in f_scales]
     mult, shift = w.requant(n, reals)
-    filt = w.array(f"filter_{n}", g.data(f), "int8_t")
+    filters = g.data(f)
+    filt = w.array(f"filter_{n}", filters, "int8_t")
     bias = w.array(f"bias_{n}", g.data(b), "int32_t") if b >= 0 else "0"
+    folded = "0"
+    if not depthwise:  # windows without padding: sum((x - zp) * w) = sum(x * w) - zp * sum(w)
+        raw = g.data(b).astype(np.int64) if b >= 0 else np.zeros(out_c, np.int64)
+        values = raw - in_zp * filters.reshape(out_c, -1).astype(np.int64).sum(axis=1)
+        if np.any(np.abs(values) >= 2**31):
+            raise UnsupportedOpError("CONV_2D: folded bias overflows int32")
+        folded = w.array(f"bias_folded_{n}", values, "int32_t")
     lo, hi = _activation_range(o.fusedActivationFunction, out_scale, out_zp)
     fields = dict(
         in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=k_h,
@@ -239,7 +248,7 @@ def _conv(w: _Writer, n: int, op, loc, depthwise: bool) -> None:
         pad_w=_padding(o.padding, in_w, out_w, k_w, o.strideW, o.dilationWFactor),
         depth_multiplier=(out_c // in_c) if depthwise else 1,
         in_zp=in_zp, out_zp=out_zp, act_min=lo, act_max=hi, filter=filt, bias=bias,
-        mult=mult, shift=shift,
+        bias_folded=folded, mult=mult, shift=shift,
     )
     w.struct("dynhp_conv_t", f"op_{n}", fields)
     kernel = "dynhp_depthwise_conv2d" if depthwise else "dynhp_conv2d"
@@ -346,6 +355,35 @@ def _add(w: _Writer, n: int, op, loc) -> None:
     w.calls.append(f"dynhp_add(&op_{n}, {loc(a)}, {loc(b)}, {loc(y)});")
 
 
+def _input_radius(integer_bits: int, left_shift: int) -> int:
+    """Largest |input - zero point| whose rescaled value still fits the fixed-point
+    format (TFLM's CalculateInputRadius); beyond it the output saturates."""
+    return math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+
+
+def _sigmoid(w: _Writer, n: int, op, loc, name: str) -> None:
+    """LOGISTIC or TANH: TFLM's Prepare rescales the input to Q4.27 with a multiplier
+    from frexp (rounded half away from zero), not through QuantizeMultiplier."""
+    g = w.graph
+    x, y = op.inputs[0], op.outputs[0]
+    for i in (x, y):
+        _int8_input(g, name, i)
+    out_scale, out_zp = g.scale_zp(y)
+    want = (1.0 / 256, -128) if name == "LOGISTIC" else (1.0 / 128, 0)
+    if out_zp != want[1] or abs(out_scale - want[0]) > 1e-9:
+        raise UnsupportedOpError(f"{name}: int8 output must have scale {want[0]:g} and zero "
+                                 f"point {want[1]}")
+    in_scale, in_zp = g.scale_zp(x)
+    fraction, left_shift = math.frexp(float(in_scale) * (1 << 27))
+    mult = _round_half_away(fraction * 2.0**31)
+    if mult >= 2**31 or left_shift < 0:
+        raise UnsupportedOpError(f"{name}: input scale {in_scale:g} is out of range")
+    fields = dict(count=g.size(x), in_zp=in_zp, radius=_input_radius(4, left_shift),
+                  input_multiplier=mult, input_left_shift=left_shift)
+    w.struct("dynhp_sigmoid_t", f"op_{n}", fields)
+    w.calls.append(f"dynhp_{name.lower()}(&op_{n}, {loc(x)}, {loc(y)});")
+
+
 def _softmax(w: _Writer, n: int, op, loc) -> None:
     g = w.graph
     x, y = op.inputs[0], op.outputs[0]
@@ -359,8 +397,7 @@ def _softmax(w: _Writer, n: int, op, loc) -> None:
     beta = float(np.float32(op.builtinOptions.beta))
     real = min(beta * in_scale * (1 << (31 - integer_bits)), (1 << 31) - 1.0)
     mult, left_shift = quantize_multiplier(real)
-    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits))
-                        / (1 << left_shift))
+    radius = _input_radius(integer_bits, left_shift)
     depth = g.shape(x)[-1]
     fields = dict(rows=g.size(x) // depth, depth=depth, input_multiplier=mult,
                   input_left_shift=left_shift, diff_min=-radius)
@@ -388,29 +425,62 @@ def _reshape(w: _Writer, n: int, op, loc) -> None:
     x, y = op.inputs[0], op.outputs[0]
     if g.tensor(x).type != _T.INT8:
         raise UnsupportedOpError("RESHAPE: the C runtime reshapes int8 tensors only")
-    w.calls.append(f"dynhp_copy({loc(x)}, {loc(y)}, {g.size(x)});")
+    if loc(x) == loc(y):  # aliased by the plan: nothing to do at run time
+        w.calls.append("/* output aliases the input */")
+    else:
+        w.calls.append(f"dynhp_copy({loc(x)}, {loc(y)}, {g.size(x)});")
 
 
-def _plan(graph: _Graph, activations: dict[int, tuple[int, int]]) -> tuple[dict[int, int], int]:
-    """Offsets in one arena: largest tensors first, each at the lowest offset that no
-    tensor alive at the same time occupies (a greedy plan, like TFLM's own planner)."""
+PLAN_TRIES = 64  # shuffled placement orders tried after the deterministic ones
+
+
+def _place(order, sizes: dict[int, int], life: dict[int, tuple[int, int]]) -> tuple[dict[int, int], int]:
+    """First fit in `order`: each tensor at the lowest aligned offset that no tensor alive at
+    the same time occupies."""
     offsets: dict[int, int] = {}
-    order = sorted(activations, key=lambda t: (-graph.size(t), activations[t][0]))
     for t in order:
-        first, last = activations[t]
-        size = graph.size(t)
-        busy = sorted(
-            (offsets[o], offsets[o] + graph.size(o)) for o in offsets
-            if not (activations[o][1] < first or last < activations[o][0])
-        )
+        first, last = life[t]
+        busy = sorted((offsets[o], offsets[o] + sizes[o]) for o in offsets
+                      if not (life[o][1] < first or last < life[o][0]))
         offset = 0
         for start, end in busy:
-            if offset + size <= start:
+            if offset + sizes[t] <= start:
                 break
             offset = max(offset, -(-end // ALIGN) * ALIGN)
         offsets[t] = offset
-    total = max((offsets[t] + graph.size(t) for t in offsets), default=0)
+    total = max((offsets[t] + sizes[t] for t in offsets), default=0)
     return offsets, -(-total // ALIGN) * ALIGN
+
+
+def _plan(graph: _Graph, activations: dict[int, tuple[int, int]]) -> tuple[dict[int, int], int]:
+    """Offsets in one arena, from the tensors' lifetimes (first op, last op).
+
+    First fit depends on the order tensors are placed in, and no single order is best for
+    every graph (largest-first, TFLM's own choice, wastes a whole tensor on a residual
+    block). So several orders are tried, deterministic ones and seeded shuffles, and the
+    smallest arena wins; the search stops at the lower bound (the most bytes alive at once).
+    """
+    sizes = {t: graph.size(t) for t in activations}
+    life = activations
+    ops = range(min((f for f, _ in life.values()), default=0), max((l for _, l in life.values()), default=-1) + 1)
+    bound = max((sum(-(-sizes[t] // ALIGN) * ALIGN for t in life if life[t][0] <= n <= life[t][1])
+                 for n in ops), default=0)
+    tensors = sorted(activations)
+    orders = [
+        sorted(tensors, key=lambda t: (-sizes[t], life[t][0])),
+        sorted(tensors, key=lambda t: (-(life[t][1] - life[t][0]), -sizes[t], life[t][0])),
+        sorted(tensors, key=lambda t: (life[t][0], -sizes[t])),
+    ]
+    rng = np.random.default_rng(0)
+    orders += [list(rng.permutation(tensors)) for _ in range(PLAN_TRIES)]
+    best = None
+    for order in orders:
+        plan = _place(order, sizes, life)
+        if best is None or plan[1] < best[1]:
+            best = plan
+        if best[1] <= bound:
+            break
+    return best
 
 
 def generate_model_c(tflite_model: bytes) -> ModelC:
@@ -427,20 +497,34 @@ def generate_model_c(tflite_model: bytes) -> ModelC:
         if graph.tensor(i).type not in _CTYPE:
             raise UnsupportedOpError(f"model {what} type {graph.tensor(i).type} is not "
                                      f"int8 or float32")
-    # Lifetimes (first op writing, last op reading) of every tensor that is neither
+    names = op_list(tflite_model)
+    # A RESHAPE only renames bytes: its output is its input's buffer (no copy, no RAM),
+    # unless the output is the caller's buffer.
+    alias: dict[int, int] = {}
+    for name, op in zip(names, g.operators):
+        if name == "RESHAPE" and int(op.outputs[0]) != model_out:
+            source = int(op.inputs[0])
+            alias[int(op.outputs[0])] = alias.get(source, source)
+
+    def root(t) -> int:
+        return alias.get(int(t), int(t))
+
+    # Lifetimes (first op writing, last op reading) of every buffer that is neither
     # constant nor the model's input/output (those are the caller's buffers).
     activations: dict[int, tuple[int, int]] = {}
     for n, op in enumerate(g.operators):
         for t in list(op.inputs) + list(op.outputs):
-            t = int(t)
-            if t < 0 or t in (model_in, model_out) or graph.data(t) is not None:
+            if int(t) < 0:
+                continue
+            t = root(t)
+            if t in (model_in, model_out) or graph.data(t) is not None:
                 continue
             first, last = activations.get(t, (n, n))
             activations[t] = (min(first, n), max(last, n))
     offsets, arena_bytes = _plan(graph, activations)
 
     def loc(t) -> str:
-        t = int(t)
+        t = root(t)
         if t == model_in:
             return "in"
         if t == model_out:
@@ -461,8 +545,9 @@ def generate_model_c(tflite_model: bytes) -> ModelC:
         "QUANTIZE": lambda n, op: _quant(writer, n, op, loc, quantize=True),
         "DEQUANTIZE": lambda n, op: _quant(writer, n, op, loc, quantize=False),
         "RESHAPE": lambda n, op: _reshape(writer, n, op, loc),
+        "LOGISTIC": lambda n, op: _sigmoid(writer, n, op, loc, "LOGISTIC"),
+        "TANH": lambda n, op: _sigmoid(writer, n, op, loc, "TANH"),
     }
-    names = op_list(tflite_model)
     for n, (name, op) in enumerate(zip(names, g.operators)):
         emit[name](n, op)
         writer.calls[-1] += f"  /* {name} */"

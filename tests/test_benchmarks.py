@@ -82,3 +82,17 @@ def test_report_shows_seed_spread_and_paired_headline(results_file, tmp_path):
     assert "| 1x | dense baseline | 89.05 ± 0.07 |" in text
     # DynHP and tfmot share the synthetic accuracy per seed: a paired difference of exactly 0.
     assert "+0.00 ± 0.00" in headline
+
+
+def test_regenerating_the_report_keeps_other_benchmarks_sections(results_file, tmp_path):
+    """benchmarks.c_runtime owns a marked section of docs/benchmarks.md; compare's rewrite keeps it."""
+    from benchmarks.sections import replace_section
+
+    markdown = tmp_path / "docs" / "benchmarks.md"
+    write_report(results_file, markdown, tmp_path / "docs" / "benchmarks")
+    replace_section(markdown, "c_runtime", "## C runtime\n\nold figures\n")
+    replace_section(markdown, "c_runtime", "## C runtime\n\nnew figures\n")  # replaced, not added
+    text = write_report(results_file, markdown, tmp_path / "docs" / "benchmarks")
+    assert markdown.read_text() == text
+    assert text.count("## C runtime") == 1 and "new figures" in text and "old figures" not in text
+    assert text.index("## C runtime") > text.index("## LeNet-300-100")

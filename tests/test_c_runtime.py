@@ -4,13 +4,18 @@ Each case quantizes a small random model, runs it under TFLM (the `tflite-micro`
 and through the generated C compiled with `gcc -std=c99 -Wall -Wextra -Werror`, on the same
 inputs, and compares every output value.
 """
+import subprocess
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from converters.c_runtime import UnsupportedOpError, generate_model_c
+from converters.monitor import EXIT_GOLDEN_FAILED, EXIT_OK, parse_events
+from converters.monitor import main as monitor_main
 from dynhp_tf._keras import keras
 from tests import models
-from tests.c_runtime_support import quantized, run_c_host
+from tests.c_runtime_support import HOST_FLAGS, quantized, run_c_host, write_project
 
 L = keras.layers
 
@@ -36,6 +41,13 @@ def _sequential(shape, *layers):
     return _random_weights(keras.Sequential([keras.Input(shape), *layers]))
 
 
+def _scaled(model, factor):
+    """Weights times `factor`: pre-activations far beyond the saturation radius."""
+    for layer in model.layers:
+        layer.set_weights([w * factor for w in layer.get_weights()])
+    return model
+
+
 def _two_branch_add(shape=(6, 7, 3)):
     inputs = keras.Input(shape)
     a = L.Conv2D(4, 3, padding="same")(inputs)
@@ -56,6 +68,14 @@ SWEEP = {
     "avg_pool_same_and_valid": lambda: _sequential((9, 9, 3), L.Conv2D(4, 1), L.AveragePooling2D(3, strides=2, padding="same"), L.AveragePooling2D(2)),
     "mean_7x9": lambda: _sequential((7, 9, 3), L.Conv2D(5, 1), L.GlobalAveragePooling2D()),
     "add": _two_branch_add,
+    "logistic_dense": lambda: _sequential((12,), L.Dense(16, activation="sigmoid")),
+    "tanh_dense": lambda: _sequential((12,), L.Dense(16, activation="tanh")),
+    "logistic_saturating": lambda: _scaled(_sequential((12,), L.Dense(16, activation="sigmoid")), 8.0),
+    "tanh_saturating": lambda: _scaled(_sequential((12,), L.Dense(16, activation="tanh")), 8.0),
+    "tanh_conv_then_logistic": lambda: _sequential((6, 6, 2), L.Conv2D(4, 3, activation="tanh"), L.Flatten(), L.Dense(5, activation="sigmoid")),
+    # RESHAPE aliases its input in the plan; at the model's output it must still copy.
+    "flatten_of_model_input": lambda: _sequential((4, 5, 2), L.Flatten(), L.Dense(6)),
+    "flatten_to_model_output": lambda: _sequential((3, 4, 2), L.Conv2D(3, 1), L.Flatten()),
 }
 
 
@@ -99,9 +119,9 @@ def test_softmax_within_one_step_and_float_io_exact(capsys):
 
 
 def test_unsupported_op_is_refused_by_name():
-    model = _sequential((6,), L.Dense(4, activation="sigmoid"))
+    model = _sequential((6,), L.Dense(4, activation="swish"))  # x * sigmoid(x): MUL
     tflite_model, _, _ = quantized(model, _inputs(model, n=8))
-    with pytest.raises(UnsupportedOpError, match="LOGISTIC"):
+    with pytest.raises(UnsupportedOpError, match="MUL"):
         generate_model_c(tflite_model)
 
 
@@ -111,3 +131,49 @@ def test_static_plan_reuses_memory():
     tflite_model, _, _ = quantized(model, _inputs(model, n=8))
     generated = generate_model_c(tflite_model)
     assert generated.arena_bytes == 128  # two 64-byte tensors alive at a time
+
+
+def test_flatten_costs_no_arena():
+    """Flatten of the model input is read in place: the arena holds only the dense outputs."""
+    model = _sequential((28, 28), L.Flatten(), L.Dense(30, activation="relu"), L.Dense(10))
+    tflite_model, _, _ = quantized(model, _inputs(model, n=8))
+    generated = generate_model_c(tflite_model)
+    assert "RESHAPE" in generated.ops
+    # fc1's 30 outputs, word aligned, are the only intermediate; no 784-byte copy.
+    assert generated.arena_bytes == 32
+
+
+@pytest.mark.parametrize("break_golden", [False, True])
+def test_streamed_report_is_read_by_dynhp_monitor(tmp_path, break_golden):
+    """The host build's JSON lines, streamed without a line buffer, give dynhp-monitor's verdict."""
+    model = models.mlp()
+    x, _ = models.data_for(model, 8)
+    tflite_model, inputs, outputs = quantized(model, x)
+    golden = outputs.copy()
+    if break_golden:
+        golden[1, 2] = np.int8(outputs[1, 2] + 3 if outputs[1, 2] < 100 else outputs[1, 2] - 3)
+    write_project(tmp_path, tflite_model, inputs, golden, name="mlp")
+    sources = ["src/dynhp_model.c", "src/dynhp_golden.c", "src/dynhp_kernels.c",
+               "src/dynhp_c_runner.c", "host/platform_host.c", "host/main_host.c"]
+    subprocess.run(["gcc", *HOST_FLAGS, "-Iinclude", "-Ihost", *sources, "-lm", "-o", "run"],
+                   cwd=tmp_path, check=True, capture_output=True)
+    device = subprocess.run([str(tmp_path / "run")], capture_output=True, text=True)
+    assert device.returncode == (1 if break_golden else 0)
+    events = parse_events(device.stdout.splitlines())
+    assert [e["event"] for e in events] == ["boot", "summary"]
+    summary = events[-1]
+    assert summary["runtime"] == "c" and len(summary["inference_us"]) == 4
+    mismatch = {"sample": 1, "index": 2, "expected": int(golden[1, 2]), "got": int(outputs[1, 2])}
+    assert summary["first_mismatch"] == (mismatch if break_golden else None)
+    result = CliRunner().invoke(monitor_main, ["--log", "-"], input=device.stdout)
+    assert result.exit_code == (EXIT_GOLDEN_FAILED if break_golden else EXIT_OK), result.output
+
+
+def test_residual_plan_reaches_the_live_bytes_bound():
+    """At the Add, three 8x8x8 tensors are alive (the skip, the branch's input and its
+    output): the arena is exactly those 1,536 bytes (largest-first placement alone took
+    2,048 here)."""
+    model = models.residual()
+    tflite_model, inputs, outputs = quantized(model, _inputs(model, n=8))
+    assert generate_model_c(tflite_model).arena_bytes == 3 * 8 * 8 * 8
+    np.testing.assert_array_equal(run_c_host(tflite_model, inputs, outputs), outputs)

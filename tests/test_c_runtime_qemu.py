@@ -91,6 +91,7 @@ def test_export_runtime_c_reports_measured_figures(tmp_path):
     measured = result.report["c_runtime"]["measured"]
     assert measured["golden"] == "passed"
     assert (out / "firmware_c/src/dynhp_model.c").is_file()
+    assert "lib_deps" not in (out / "firmware_c/platformio.ini").read_text()  # no TFLM
     assert (out / "firmware/platformio.ini").is_file()  # the TFLM project stays
     rows = {row["resource"]: row for row in result.report["fit"]["rows"]}
     flash = rows["flash (measured under QEMU mps2-an386)"]
@@ -102,10 +103,10 @@ def test_export_runtime_c_refuses_an_op_by_name(tmp_path):
     from converters.c_runtime import UnsupportedOpError
     from converters.export import export_model
 
-    model = keras.Sequential([keras.Input((6,)), L.Dense(4, activation="sigmoid")])
+    model = keras.Sequential([keras.Input((6,)), L.Dense(4, activation="swish")])  # MUL
     model.save(tmp_path / "sig.h5")
     np.save(tmp_path / "cal.npy", np.random.default_rng(0).normal(size=(64, 6)).astype("float32"))
-    with pytest.raises(UnsupportedOpError, match="LOGISTIC"):
+    with pytest.raises(UnsupportedOpError, match="MUL"):
         export_model(tmp_path / "sig.h5", "nano33ble", out_dir=tmp_path / "out",
                      calibration=tmp_path / "cal.npy", runtime="c")
     assert not (tmp_path / "out").exists()

@@ -12,6 +12,14 @@
 #include <math.h>
 #include <string.h>
 
+/* Inner loops stay out of line: inlined into a kernel's loops they compete
+ * for the M4's registers with the kernel's own state and spill. */
+#if defined(__GNUC__)
+#define DYNHP_NOINLINE __attribute__((noinline))
+#else
+#define DYNHP_NOINLINE
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define DYNHP_USE_SMLAD 1
@@ -66,7 +74,7 @@ static inline uint32_t sxtb16_ror8(uint32_t w) {
 }
 #endif
 
-/* acc[0] += x . w0 and acc[1] += x . w1 over n values. On a Cortex-M4 every
+/* acc[0] += x . w0 and acc[1] += x . w1 over n values (acc accumulates). On a Cortex-M4 every
  * four products are two SMLADs on pairwise sign-extended words, and the two
  * rows share each load of x. */
 static void dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int n, int32_t *acc) {
@@ -90,12 +98,54 @@ static void dot2_s8(const int8_t *x, const int8_t *w0, const int8_t *w1, int n, 
     a0 += (int32_t)x[i] * (int32_t)w0[i];
     a1 += (int32_t)x[i] * (int32_t)w1[i];
   }
-  acc[0] = a0;
-  acc[1] = a1;
+  acc[0] += a0;
+  acc[1] += a1;
+}
+
+/* acc[k] += x . row k for four rows `stride` bytes apart from w: each load of x
+ * (and its two sign extensions) serves four rows, so a Cortex-M4 spends five
+ * instructions per four products of a row (load, two extensions, two SMLADs)
+ * plus the share of x and the loop. Two row pointers and one stride fit the
+ * registers (four pointers spill). */
+DYNHP_NOINLINE static void dot4_s8(const int8_t *x, const int8_t *w, int stride, int n,
+                                   int32_t *acc) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  const int8_t *w2 = w + 2 * stride;
+  const int8_t *end = x + n;
+#ifdef DYNHP_USE_SMLAD
+  const int8_t *end4 = x + (n & ~3);
+  while (x < end4) {
+    uint32_t vx, v, xe, xo;
+    memcpy(&vx, x, 4);
+    xe = __sxtb16(vx);
+    xo = sxtb16_ror8(vx);
+    memcpy(&v, w, 4);
+    a0 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a0));
+    memcpy(&v, w + stride, 4);
+    a1 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a1));
+    memcpy(&v, w2, 4);
+    a2 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a2));
+    memcpy(&v, w2 + stride, 4);
+    a3 = __smlad(xo, sxtb16_ror8(v), __smlad(xe, __sxtb16(v), a3));
+    x += 4;
+    w += 4;
+    w2 += 4;
+  }
+#endif
+  for (; x < end; ++x, ++w, ++w2) {
+    a0 += (int32_t)*x * (int32_t)w[0];
+    a1 += (int32_t)*x * (int32_t)w[stride];
+    a2 += (int32_t)*x * (int32_t)w2[0];
+    a3 += (int32_t)*x * (int32_t)w2[stride];
+  }
+  acc[0] += a0;
+  acc[1] += a1;
+  acc[2] += a2;
+  acc[3] += a3;
 }
 
 static int32_t dot_s8(const int8_t *a, const int8_t *b, int n) {
-  int32_t acc[2];
+  int32_t acc[2] = {0, 0};
   dot2_s8(a, b, b, n, acc);
   return acc[0];
 }
@@ -105,14 +155,48 @@ static int32_t requantize(int32_t acc, int32_t mult, int shift, int32_t zp, int3
   return clamp_to(dynhp_mul_by_quantized(acc, mult, shift) + zp, lo, hi);
 }
 
+/* One output pixel whose window lies inside the image (and dil_w == 1): each
+ * filter row is k_w * in_c contiguous bytes of input, dotted with four (or
+ * two) output channels' filter rows at once; the input offset is folded into
+ * bias_folded offline (bias + offset * sum of the channel's filter). */
+static void conv_pixel_inside(const dynhp_conv_t *p, const int8_t *in, int iy0, int ix0,
+                              int8_t *out) {
+  const int row = p->k_w * p->in_c;
+  const int taps = p->k_h * row;
+  int oc, ky, k, n;
+  for (oc = 0; oc < p->out_c; oc += n) {
+    const int8_t *f = p->filter + oc * taps;
+    int32_t acc[4] = {0, 0, 0, 0};
+    n = p->out_c - oc >= 4 ? 4 : (p->out_c - oc >= 2 ? 2 : 1);
+    for (ky = 0; ky < p->k_h; ++ky) {
+      const int8_t *x = in + ((iy0 + p->dil_h * ky) * p->in_w + ix0) * p->in_c;
+      if (n == 4) {
+        dot4_s8(x, f + ky * row, taps, row, acc);
+      } else {
+        dot2_s8(x, f + ky * row, f + (n - 1) * taps + ky * row, row, acc);
+      }
+    }
+    for (k = 0; k < n; ++k) {
+      out[oc + k] = requantize(acc[k] + p->bias_folded[oc + k], p->mult[oc + k],
+                               p->shift[oc + k], p->out_zp, p->act_min, p->act_max);
+    }
+  }
+}
+
 void dynhp_conv2d(const dynhp_conv_t *p, const int8_t *in, int8_t *out) {
   const int32_t in_offset = -p->in_zp;
   const int taps = p->k_h * p->k_w * p->in_c;
   int oy, ox, oc, ky, kx;
   for (oy = 0; oy < p->out_h; ++oy) {
     const int iy0 = oy * p->stride_h - p->pad_h;
+    const int rows_inside = iy0 >= 0 && iy0 + p->dil_h * (p->k_h - 1) < p->in_h;
     for (ox = 0; ox < p->out_w; ++ox) {
       const int ix0 = ox * p->stride_w - p->pad_w;
+      if (rows_inside && p->dil_w == 1 && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+        conv_pixel_inside(p, in, iy0, ix0, out);
+        out += p->out_c;
+        continue;
+      }
       for (oc = 0; oc < p->out_c; ++oc) {
         const int8_t *f = p->filter + oc * taps;
         int32_t acc = 0;
@@ -172,15 +256,23 @@ void dynhp_depthwise_conv2d(const dynhp_conv_t *p, const int8_t *in, int8_t *out
 }
 
 void dynhp_fully_connected(const dynhp_fc_t *p, const int8_t *in, int8_t *out) {
-  int r, u, k;
+  const int depth = p->depth;
+  int r, u, k, n;
   for (r = 0; r < p->rows; ++r) {
-    const int8_t *x = in + r * p->depth;
-    for (u = 0; u < p->units; u += 2) {
-      /* Two units per pass (the last one twice when units is odd). */
-      const int u1 = u + 1 < p->units ? u + 1 : u;
-      int32_t acc[2];
-      dot2_s8(x, p->weights + u * p->depth, p->weights + u1 * p->depth, p->depth, acc);
-      for (k = 0; k < 2 && u + k < p->units; ++k) {
+    const int8_t *x = in + r * depth;
+    for (u = 0; u < p->units; u += n) {
+      /* Four units per pass, then two (the last one twice when one is left). */
+      const int8_t *w = p->weights + u * depth;
+      int32_t acc[4] = {0, 0, 0, 0};
+      n = p->units - u;
+      if (n >= 4) {
+        n = 4;
+        dot4_s8(x, w, depth, depth, acc);
+      } else {
+        n = n >= 2 ? 2 : 1;
+        dot2_s8(x, w, w + (n - 1) * depth, depth, acc);
+      }
+      for (k = 0; k < n; ++k) {
         const int q = p->per_channel ? u + k : 0;
         *out++ = requantize(p->bias_folded[u + k] + acc[k], p->mult[q], p->shift[q], p->out_zp,
                             p->act_min, p->act_max);
@@ -265,9 +357,11 @@ static int32_t exp_on_quarter_interval(int32_t a) {
   return exp_minus_one_eighth + doubling_high_mul(exp_minus_one_eighth, x + terms);
 }
 
-/* exp(a) for a <= 0 given in Q5.26; result Q0.31. The argument is split into
- * a part in [-1/4, 0) and multiples of 1/4 .. 16 applied as constants. */
-static int32_t exp_on_negative(int32_t a) {
+/* exp(a) for a <= 0 given with `integer_bits` integer bits (Q5.26 for SOFTMAX
+ * and TANH, Q4.27 for LOGISTIC); result Q0.31. The argument is split into a
+ * part in [-1/4, 0) and multiples of 1/4 .. 16 applied as constants (only the
+ * multiples the format can hold). */
+static int32_t exp_on_negative(int32_t a, int integer_bits) {
   static const int32_t exp_of_minus_pow2[7] = {
       1672461947, /* exp(-1/4) */
       1302514674, /* exp(-1/2) */
@@ -277,28 +371,39 @@ static int32_t exp_on_negative(int32_t a) {
       720401,     /* exp(-8) */
       242,        /* exp(-16) */
   };
-  const int32_t one_quarter = 1 << 24;
+  const int32_t one_quarter = (int32_t)1 << (29 - integer_bits);
   const int32_t a_mod = (a & (one_quarter - 1)) - one_quarter;
   const int32_t remainder = a_mod - a;
-  int32_t result = exp_on_quarter_interval(saturating_shift_left(a_mod, 5));
+  int32_t result = exp_on_quarter_interval(saturating_shift_left(a_mod, integer_bits));
   int k;
-  for (k = 0; k < 7; ++k) {
-    if (remainder & (1 << (24 + k))) result = doubling_high_mul(result, exp_of_minus_pow2[k]);
+  for (k = 0; k < 7 && k - 2 < integer_bits; ++k) {
+    if (remainder & ((int32_t)1 << (29 - integer_bits + k))) {
+      result = doubling_high_mul(result, exp_of_minus_pow2[k]);
+    }
   }
   return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + x) for x in [0, 1), Q0.31: Newton-Raphson from 48/17 - 32/17 d. */
-static int32_t one_over_one_plus(int32_t x) {
+/* 2 / (1 + x) for x in [0, 1) given in Q0.31, as Q2.29: Newton-Raphson from
+ * 48/17 - 32/17 d, three steps. */
+static int32_t two_over_one_plus(int32_t x) {
   const int64_t s = (int64_t)x + INT32_MAX;
   const int32_t half_den = (int32_t)((s + (s >= 0 ? 1 : -1)) / 2);
-  int32_t r = 1515870810 + doubling_high_mul(half_den, -1010580540); /* Q2.29 */
+  int32_t r = 1515870810 + doubling_high_mul(half_den, -1010580540);
   int i;
   for (i = 0; i < 3; ++i) {
     const int32_t one_minus = (1 << 29) - doubling_high_mul(half_den, r);
     r = r + saturating_shift_left(doubling_high_mul(r, one_minus), 2);
   }
-  return saturating_shift_left(r, 1);
+  return r;
+}
+
+/* 1 / (1 + x) for x in [0, 1), Q0.31. */
+static int32_t one_over_one_plus(int32_t x) { return saturating_shift_left(two_over_one_plus(x), 1); }
+
+/* (1 - x) / (1 + x) = 2 / (1 + x) - 1 for x in [0, 1), Q0.31. */
+static int32_t one_minus_over_one_plus(int32_t x) {
+  return saturating_shift_left(two_over_one_plus(x) - (1 << 29), 2);
 }
 
 static int count_leading_zeros(uint32_t x) {
@@ -328,7 +433,7 @@ void dynhp_softmax(const dynhp_softmax_t *p, const int8_t *in, int8_t *out) {
       if (diff >= p->diff_min) {
         const int32_t scaled =
             doubling_high_mul(diff * (1 << p->input_left_shift), p->input_multiplier);
-        sum += rounding_shift_right(exp_on_negative(scaled), 12);
+        sum += rounding_shift_right(exp_on_negative(scaled, 5), 12);
       }
     }
     headroom = count_leading_zeros((uint32_t)sum);
@@ -339,7 +444,7 @@ void dynhp_softmax(const dynhp_softmax_t *p, const int8_t *in, int8_t *out) {
       if (diff >= p->diff_min) {
         const int32_t scaled =
             doubling_high_mul(diff * (1 << p->input_left_shift), p->input_multiplier);
-        const int32_t e = exp_on_negative(scaled);
+        const int32_t e = exp_on_negative(scaled, 5);
         const int32_t v = rounding_shift_right(doubling_high_mul(scale, e), bits_over_unit + 23);
         y[c] = clamp_to(v - 128, -128, 127);
       } else {
@@ -363,4 +468,55 @@ void dynhp_quantize(const dynhp_quant_t *p, const float *in, int8_t *out) {
 void dynhp_dequantize(const dynhp_quant_t *p, const int8_t *in, float *out) {
   int32_t i;
   for (i = 0; i < p->count; ++i) out[i] = (float)((double)p->scale * (in[i] - p->zp));
+}
+
+/* The input in Q4.27 (0 when the input is outside the radius: not used then). */
+static int32_t sigmoid_input(const dynhp_sigmoid_t *p, int32_t x) {
+  return dynhp_mul_by_quantized(x, p->input_multiplier, p->input_left_shift);
+}
+
+void dynhp_logistic(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out) {
+  int32_t i;
+  for (i = 0; i < p->count; ++i) {
+    const int32_t x = in[i] - p->in_zp;
+    int32_t a, y;
+    if (x <= -p->radius) {
+      out[i] = -128;
+      continue;
+    }
+    if (x >= p->radius) {
+      out[i] = 127;
+      continue;
+    }
+    a = sigmoid_input(p, x);
+    if (a == 0) {
+      y = 1 << 30; /* one half */
+    } else {
+      /* 1 / (1 + exp(-|a|)), mirrored for a < 0 (Q0.31's "one" is INT32_MAX). */
+      const int32_t positive = one_over_one_plus(exp_on_negative(a > 0 ? -a : a, 4));
+      y = a > 0 ? positive : INT32_MAX - positive;
+    }
+    out[i] = clamp_to(rounding_shift_right(y, 23) - 128, -128, 127); /* scale 1/256 */
+  }
+}
+
+void dynhp_tanh(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out) {
+  int32_t i;
+  for (i = 0; i < p->count; ++i) {
+    const int32_t x = in[i] - p->in_zp;
+    int32_t a, t;
+    if (x <= -p->radius) {
+      out[i] = -128;
+      continue;
+    }
+    if (x >= p->radius) {
+      out[i] = 127;
+      continue;
+    }
+    a = sigmoid_input(p, x);
+    /* tanh|a| = (1 - exp(-2|a|)) / (1 + exp(-2|a|)); -|a| in Q4.27 has the raw
+     * bits of -2|a| in Q5.26. */
+    t = a == 0 ? 0 : one_minus_over_one_plus(exp_on_negative(a > 0 ? -a : a, 5));
+    out[i] = clamp_to(rounding_shift_right(a < 0 ? -t : t, 24), -128, 127); /* scale 1/128 */
+  }
 }

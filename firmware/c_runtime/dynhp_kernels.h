@@ -25,6 +25,9 @@ typedef struct {
   int32_t in_zp, out_zp, act_min, act_max;
   const int8_t *filter;
   const int32_t *bias; /* may be NULL */
+  /* CONV_2D only: bias + input offset * sum of the channel's filter, for output
+   * pixels whose window has no padding. */
+  const int32_t *bias_folded;
   const int32_t *mult;
   const int8_t *shift;
 } dynhp_conv_t;
@@ -70,6 +73,12 @@ typedef struct {
   int32_t input_multiplier, input_left_shift, diff_min;
 } dynhp_softmax_t;
 
+/* LOGISTIC (output scale 1/256, zp -128) and TANH (scale 1/128, zp 0): the input
+ * rescaled to Q4.27 by multiplier and left shift; beyond +-radius it saturates. */
+typedef struct {
+  int32_t count, in_zp, radius, input_multiplier, input_left_shift;
+} dynhp_sigmoid_t;
+
 /* QUANTIZE (float32 -> int8) and DEQUANTIZE (int8 -> float32). */
 typedef struct {
   int32_t count, zp;
@@ -86,6 +95,8 @@ void dynhp_avg_pool(const dynhp_pool_t *p, const int8_t *in, int8_t *out);
 void dynhp_mean_hw(const dynhp_mean_t *p, const int8_t *in, int8_t *out);
 void dynhp_add(const dynhp_add_t *p, const int8_t *a, const int8_t *b, int8_t *out);
 void dynhp_softmax(const dynhp_softmax_t *p, const int8_t *in, int8_t *out);
+void dynhp_logistic(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out);
+void dynhp_tanh(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out);
 void dynhp_copy(const int8_t *in, int8_t *out, int32_t bytes);
 void dynhp_quantize(const dynhp_quant_t *p, const float *in, int8_t *out);
 void dynhp_dequantize(const dynhp_quant_t *p, const int8_t *in, float *out);

@@ -1,4 +1,4 @@
-// The whole contract between the portable core and a board: five C functions.
+// The whole contract between the portable core and a board: six C functions.
 // Each board layer (layers/<name>/src/platform_*.c*) implements them; the core
 // never includes an SDK header.
 #ifndef DYNHP_PLATFORM_H_
@@ -34,6 +34,10 @@ void* dynhp_platform_alloc(size_t bytes);
 
 // Writes one line of text followed by a newline, and flushes.
 void dynhp_platform_write_line(const char* line);
+
+// Writes text with no newline (a line is ended by write_line, possibly with "").
+// The C runtime streams its JSON lines through it, so it needs no line buffer.
+void dynhp_platform_write(const char* text);
 
 #ifdef __cplusplus
 }

@@ -31,4 +31,6 @@ void dynhp_platform_write_line(const char* line) {
   std::fflush(stdout);
 }
 
+void dynhp_platform_write(const char* text) { std::fputs(text, stdout); }
+
 }  // extern "C"

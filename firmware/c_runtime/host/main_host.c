@@ -3,5 +3,6 @@
 
 int main(void) {
   dynhp_platform_init();
+  dynhp_c_print_boot();
   return dynhp_c_run_and_report() ? 0 : 1;
 }

@@ -29,3 +29,5 @@ void dynhp_platform_write_line(const char *line) {
   fputc('\n', stdout);
   fflush(stdout);
 }
+
+void dynhp_platform_write(const char *text) { fputs(text, stdout); }

@@ -69,7 +69,9 @@ void *dynhp_platform_alloc(size_t bytes) {
   return 0;
 }
 
+void dynhp_platform_write(const char *text) { semihost(0x04, text); /* SYS_WRITE0 */ }
+
 void dynhp_platform_write_line(const char *line) {
-  semihost(0x04, line); /* SYS_WRITE0 */
-  semihost(0x04, "\n");
+  dynhp_platform_write(line);
+  dynhp_platform_write("\n");
 }

@@ -52,4 +52,6 @@ void dynhp_platform_write_line(const char* line) {
   Serial.flush();
 }
 
+void dynhp_platform_write(const char* text) { Serial.print(text); }
+
 }  // extern "C"

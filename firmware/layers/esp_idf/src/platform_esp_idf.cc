@@ -39,4 +39,6 @@ void dynhp_platform_write_line(const char* line) {
   fflush(stdout);
 }
 
+void dynhp_platform_write(const char* text) { fputs(text, stdout); }
+
 }  // extern "C"
