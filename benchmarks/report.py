@@ -12,6 +12,8 @@ import os
 import pathlib
 import statistics
 
+from benchmarks.sections import kept_sections
+
 CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch")
 LABELS = {
     "dense": "dense baseline",
@@ -358,6 +360,9 @@ def write_report(results_path, markdown_path, image_dir) -> str:
         plot_accuracy_vs_bytes(results, network, image_dir / f"accuracy_vs_flatbuffer_{network}.png")
         plot_trajectory(results, network, image_dir / f"dynhp_trajectory_{network}.png")
     text = render(results, os.path.relpath(image_dir, markdown_path.parent))
+    # Sections other benchmarks own (benchmarks.sections) survive the rewrite.
+    kept = kept_sections(markdown_path.read_text()) if markdown_path.exists() else ""
+    text += ("\n" + kept) if kept else ""
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     markdown_path.write_text(text)
     return text
