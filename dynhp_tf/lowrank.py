@@ -85,6 +85,8 @@ class LowRankAccumulator:
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != self.n or b.shape[0] != self.m or a.shape[1] != b.shape[1]:
             raise ValueError(f"add expects a (n={self.n}, k) and b (m={self.m}, k); got {a.shape} and {b.shape}")
+        if a.shape[1] > min(self.n, self.m):  # many terms (a convolution's pixels): same sum, fewer columns
+            a, b = (np.eye(self.n), b @ a.T) if self.n <= self.m else (a @ b.T, np.eye(self.m))
         qa, ta = np.linalg.qr(np.concatenate([self.left, a], axis=1))
         qb, tb = np.linalg.qr(np.concatenate([self.right, b], axis=1))
         u, s, vt = np.linalg.svd(ta @ tb.T, full_matrices=False)

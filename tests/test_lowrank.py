@@ -20,7 +20,7 @@ def _stream(n, m, terms, true_rank, k=1, seed=0):
 
 
 @pytest.mark.parametrize("unbiased", [True, False])
-@pytest.mark.parametrize("true_rank,rank,k", [(1, 1, 1), (3, 4, 1), (4, 4, 1), (2, 4, 6)])
+@pytest.mark.parametrize("true_rank,rank,k", [(1, 1, 1), (3, 4, 1), (4, 4, 1), (2, 4, 6), (3, 4, 40)])
 def test_accumulator_is_exact_when_the_true_rank_is_at_most_r(unbiased, true_rank, rank, k):
     acc, total = LowRankAccumulator(12, 30, rank, unbiased=unbiased), np.zeros((12, 30))
     for a, b in _stream(12, 30, 40, true_rank, k):
