@@ -82,3 +82,16 @@ def test_report_shows_seed_spread_and_paired_headline(results_file, tmp_path):
     assert "| 1x | dense baseline | 89.05 ± 0.07 |" in text
     # DynHP and tfmot share the synthetic accuracy per seed: a paired difference of exactly 0.
     assert "+0.00 ± 0.00" in headline
+
+
+def test_sections_other_benchmarks_own_survive_the_report_rewrite(results_file, tmp_path):
+    from benchmarks.sections import replace_section
+
+    markdown = tmp_path / "b.md"
+    write_report(results_file, markdown, tmp_path / "img")
+    replace_section(markdown, "lowrank", "## Low-rank\n\nfirst\n")
+    replace_section(markdown, "lowrank", "## Low-rank\n\nsecond\n")  # replaced in place, not added twice
+    text = write_report(results_file, markdown, tmp_path / "img")
+    assert markdown.read_text() == text
+    assert text.count("## Low-rank") == 1 and "second" in text and "first" not in text
+    assert text.index("## Low-rank") > text.index(f"## {NETWORKS['lenet5']}")
