@@ -70,7 +70,8 @@ def quantized_write(q: np.ndarray, delta: np.ndarray, scales: np.ndarray, *, min
     else:
         steps = np.round(steps)
     new = np.clip(q + steps, -INT8_MAX, INT8_MAX).astype(q.dtype)
-    if np.count_nonzero(new != q) < min_fraction * q.size or not np.any(new != q):
+    changed = np.count_nonzero(new != q)
+    if changed == 0 or changed < min_fraction * q.size:
         return q, False
     return new, True
 
