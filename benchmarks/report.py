@@ -12,7 +12,7 @@ import os
 import pathlib
 import statistics
 
-from benchmarks.sections import owned_sections
+from benchmarks.sections import kept_sections
 
 CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch")
 LABELS = {
@@ -360,9 +360,9 @@ def write_report(results_path, markdown_path, image_dir) -> str:
         plot_accuracy_vs_bytes(results, network, image_dir / f"accuracy_vs_flatbuffer_{network}.png")
         plot_trajectory(results, network, image_dir / f"dynhp_trajectory_{network}.png")
     text = render(results, os.path.relpath(image_dir, markdown_path.parent))
-    if markdown_path.exists():  # sections other benchmarks own (benchmarks/sections.py) stay
-        kept = owned_sections(markdown_path.read_text())
-        text += "\n" + kept if kept else ""
+    # Sections other benchmarks own (benchmarks.sections) survive the rewrite.
+    kept = kept_sections(markdown_path.read_text()) if markdown_path.exists() else ""
+    text += ("\n" + kept) if kept else ""
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
     markdown_path.write_text(text)
     return text

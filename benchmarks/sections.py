@@ -1,29 +1,33 @@
-"""Sections of docs/benchmarks.md that other benchmarks own.
+"""Named sections of a generated markdown file that other benchmarks own.
 
-`benchmarks.compare` regenerates docs/benchmarks.md from its own results; a benchmark with
-results of another kind (e.g. `benchmarks.c_runtime`) writes its text between two marker
-comments, and the regeneration carries every such block over unchanged.
+`benchmarks.report` rewrites docs/benchmarks.md as a whole; a benchmark that adds its own section
+(e.g. `benchmarks.lowrank`) wraps it in markers, and the report keeps every marked section.
 
 Example:
-    >>> replace_section(pathlib.Path("docs/benchmarks.md"), "c_runtime", "## C runtime\\n...")
+    >>> replace_section(pathlib.Path("docs/benchmarks.md"), "lowrank", "## Low-rank ...\\n")
 """
 from __future__ import annotations
 
 import pathlib
 import re
 
-_BLOCK = re.compile(r"<!-- section:(\w+) -->\n.*?<!-- /section:\1 -->\n", re.S)
+_SECTION = re.compile(r"<!-- section:(\w+) -->\n.*?<!-- /section:\1 -->\n", re.S)
 
 
-def owned_sections(text: str) -> str:
-    """Every marked block of `text`, concatenated in order ("" when none)."""
-    return "".join(m.group(0) for m in _BLOCK.finditer(text))
+def kept_sections(text: str) -> str:
+    """Every marked section of `text`, in order, as one string."""
+    return "".join(match.group(0) for match in _SECTION.finditer(text))
 
 
 def replace_section(path: pathlib.Path, name: str, body: str) -> None:
-    """Put `body` into `path` as the block `name`: replaced in place if present, else appended."""
-    block = f"<!-- section:{name} -->\n{body.rstrip()}\n<!-- /section:{name} -->\n"
+    """Put `body` as section `name` of the file at `path` (replacing it, else appending it)."""
     text = path.read_text() if path.exists() else ""
-    pattern = re.compile(rf"<!-- section:{name} -->\n.*?<!-- /section:{name} -->\n", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
+    section = f"<!-- section:{name} -->\n{body.rstrip()}\n<!-- /section:{name} -->\n"
+    kept = [m for m in _SECTION.finditer(text) if m.group(1) == name]
+    if kept:
+        text = text[:kept[0].start()] + section + text[kept[0].end():]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
