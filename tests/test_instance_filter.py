@@ -27,22 +27,42 @@ def test_threshold_rule_moves_the_high_fraction_to_the_kept_ratio(ratio, start):
     assert np.exp(-rule.threshold) == pytest.approx(ratio, abs=0.06)  # T sits at the (1-R) quantile
 
 
-def marked_data(n=240, seed=0):
-    """x[:, 0] = +1 marks samples the fixed filter below keeps, -1 those it skips; y = sample id."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 8)).astype("float32")
-    keep = rng.random(n) < 0.35
-    x[:, 0] = np.where(keep, 1.0, -1.0)
-    return x, np.arange(n, dtype="float32")[:, None], keep
+def id_data(n=240, seed=0):
+    """Features whose first column decides the fixed filter's ranking; y = sample id."""
+    x = np.random.default_rng(seed).normal(size=(n, 8)).astype("float32")
+    return x, np.arange(n, dtype="float32")[:, None]
 
 
 def fixed_filter():
-    """A filter that is sure: logit 50 * x[:, 0] (its learning rate is negligible)."""
+    """A filter that ranks by x[:, 0]: logit 5 * x[:, 0] (its learning rate is negligible)."""
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
     kernel = np.zeros((8, 1), "float32")
-    kernel[0, 0] = 50.0
+    kernel[0, 0] = 5.0
     model.set_weights([kernel, np.zeros(1, "float32")])
     return model
+
+
+class RecordingFilter(InstanceFilter):
+    """Remembers, per epoch, the ids of the rows it let through."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.chosen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self.chosen.append([])
+
+    def choose(self, batch):
+        kept = super().choose(batch)
+        x, ids = (np.asarray(t) for t in batch[:2])
+        chosen = np.asarray(kept[1]).ravel()
+        self.chosen[-1].extend(chosen)
+        # The ranking: the ceil(R n) rows with the largest x[:, 0] are in, whatever the rest.
+        top = ids.ravel()[np.argsort(-x[:, 0], kind="stable")[:int(np.ceil(self.keep_ratio * len(x)))]]
+        assert set(top) <= set(chosen)
+        assert len(chosen) == np.ceil(self.keep_ratio * len(x)) + np.ceil(self.explore_ratio * len(x))
+        return kept
 
 
 def id_model():
@@ -51,27 +71,34 @@ def id_model():
     return model
 
 
+def assert_only_chosen_rows_trained(history, filt, n):
+    for epoch, chosen in enumerate(filt.chosen):
+        assert len(set(chosen)) == len(chosen) < n / 2  # each at most once, most skipped
+        # The main step's own metrics count the rows it trained on and sum their ids.
+        assert history["ids_pow0"][epoch] == pytest.approx(len(chosen))
+        assert history["ids_pow1"][epoch] == pytest.approx(sum(chosen))
+        assert history["filter/kept_fraction"][epoch] == pytest.approx(len(chosen) / n)
+
+
 def test_skipped_samples_never_reach_the_main_train_step():
-    x, ids, keep = marked_data()
+    x, ids = id_data()
     model = id_model()
     flops = per_sample_flops(model)
-    filt = InstanceFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12)
+    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12)
     history = model.fit(x, ids, batch_size=16, epochs=3, callbacks=[filt], verbose=0).history
-    # The main step's own metrics count the rows it trained on and sum their ids.
-    assert history["ids_pow0"] == pytest.approx([keep.sum()] * 3)
-    assert history["ids_pow1"] == pytest.approx([ids[keep].sum()] * 3)
-    assert history["filter/kept_fraction"] == pytest.approx([keep.mean()] * 3)
-    main = keep.sum() * (flops["forward"] + flops["backward"])
-    assert history["train_flops/main"] == pytest.approx([main] * 3)
-    assert history["train_flops/labels"] == pytest.approx([keep.sum() * flops["forward"]] * 3)
+    assert_only_chosen_rows_trained(history, filt, len(x))
+    kept = np.array([len(c) for c in filt.chosen])
+    assert history["train_flops/main"] == pytest.approx(kept * (flops["forward"] + flops["backward"]))
+    assert history["train_flops/labels"] == pytest.approx(kept * flops["forward"])
     filter_forward = per_sample_flops(filt.filter_model)["forward"]
-    assert history["train_flops/filter"] == pytest.approx([len(x) * filter_forward + keep.sum() * 3 * filter_forward] * 3)
+    assert history["train_flops/filter"] == pytest.approx(len(x) * filter_forward + kept * 3 * filter_forward)
     assert history["train_flops"] == pytest.approx(
-        [sum(history[k][0] for k in ("train_flops/main", "train_flops/labels", "train_flops/filter"))] * 3)
+        [sum(history[k][e] for k in ("train_flops/main", "train_flops/labels", "train_flops/filter"))
+         for e in range(3)])
 
 
 def test_plain_flops_count_every_row_once_per_epoch():
-    x, ids, _ = marked_data()
+    x, ids = id_data()
     model = id_model()
     history = model.fit(x, ids, batch_size=16, epochs=2, callbacks=[TrainingFlops()], verbose=0).history
     flops = per_sample_flops(model)
@@ -81,18 +108,17 @@ def test_plain_flops_count_every_row_once_per_epoch():
 
 @pytest.mark.parametrize("filter_first", [True, False], ids=["filter-first", "dynhp-first"])
 def test_composes_with_dynhp_in_one_fit(filter_first):
-    x, ids, keep = marked_data()
+    x, ids = id_data()
     model = id_model()
     cb = DynHPCallback(target_compression=4, end_epoch=1, verbose=0)
-    filt = InstanceFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12)
+    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12)
     callbacks = [filt, cb] if filter_first else [cb, filt]
     history = model.fit(cb.batches(x, ids, batch_size=16), epochs=4, callbacks=callbacks, verbose=0).history
     assert len(history["loss"]) == 4
     assert history["dynhp/compression"][-1] >= 3.5
     assert history["dynhp/batch_size"][-1] > 16
-    # Every epoch, on the full and on the narrow network: only the kept rows trained, each once.
-    assert history["ids_pow0"] == pytest.approx([keep.sum()] * 4)
-    assert history["ids_pow1"] == pytest.approx([ids[keep].sum()] * 4)
+    # Every epoch, on the full and on the narrow network: only the chosen rows trained, each once.
+    assert_only_chosen_rows_trained(history, filt, len(x))
     main = history["train_flops/main"]
     assert main[-1] < 0.5 * main[0]  # counted on the narrow network that ran
     assert cb.compact_model().count_params() < model.count_params() / 3.5
@@ -101,7 +127,7 @@ def test_composes_with_dynhp_in_one_fit(filter_first):
 @pytest.mark.parametrize("kwargs,argument", [({"keep_ratio": 0}, "keep_ratio"), ({"keep_ratio": 1}, "keep_ratio"),
                                              ({"raise_factor": 0.9}, "raise_factor"),
                                              ({"lower_factor": 1.1}, "lower_factor"),
-                                             ({"entropy_threshold": 0}, "entropy_threshold"),
+                                             ({"explore_ratio": 0.9}, "explore_ratio"),
                                              ({"threshold": -1}, "threshold")])
 def test_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
@@ -109,5 +135,5 @@ def test_bad_arguments_name_the_argument(kwargs, argument):
 
 
 def test_get_config_round_trips():
-    filt = InstanceFilter(keep_ratio=0.25, entropy_threshold=0.8, window=5)
+    filt = InstanceFilter(keep_ratio=0.25, explore_ratio=0.05, window=5)
     assert InstanceFilter.from_config(filt.get_config()).get_config() == filt.get_config()
