@@ -98,6 +98,8 @@ class TrainingFlops(keras.callbacks.Callback):
         >>> model.history.history["train_flops"]
     """
 
+    refill = True  # how kept rows are batched: see `_feed`
+
     def __init__(self):
         super().__init__()
         self.driver: StepDriver | None = None
@@ -160,22 +162,27 @@ class TrainingFlops(keras.callbacks.Callback):
         return entry[1]
 
     def _feed(self, step, iterator):
-        """Runs the main step on the rows `choose` kept, batched back to the input's batch size.
+        """Runs the main step on the rows `choose` kept.
 
-        Kept rows are collected from as many input batches as it takes to fill one batch of
-        the input's size (the last step of an epoch takes what is left). So the main network
-        trains at the batch size its learning rate was set for, with one trace, and an epoch
-        is still one pass over the data; the steps Keras schedules beyond it are no-ops.
+        With `refill` (default), kept rows are collected from as many input batches as it
+        takes to fill one batch of the input's size (the last step of an epoch takes what is
+        left): the main network trains at the batch size its learning rate was set for, an
+        epoch is still one pass over the data, and the steps Keras schedules beyond it are
+        no-ops, so there are fewer (full) steps. Without it, each input batch's kept rows are
+        one step: as many steps as plain training, each on fewer rows. Either way the batch
+        dimension is left unknown to the traced step (no retracing per size).
         """
         driver = self.driver
         if driver.calls == 1:  # a new epoch: its batches are counted afresh
             self._pulled, self._buffer, self._target = 0, [], None
         available = min(driver.real_steps, driver.steps_per_epoch)
         buffered = sum(rows(b) for b in self._buffer)
-        while (self._target is None or buffered < self._target) and self._pulled < available:
+        fill = self._target if self.refill and self._target else 1
+        while buffered < fill and self._pulled < available:
             batch = next(iterator)
             self._pulled += 1
             self._target = self._target or rows(batch)
+            fill = self._target if self.refill else 1
             kept = self.choose(batch)
             if kept is not None and rows(kept):
                 self._buffer.append(kept)
@@ -184,7 +191,7 @@ class TrainingFlops(keras.callbacks.Callback):
             return None
         pool = concat_rows(self._buffer)
         last = self._pulled >= available and driver.calls >= available
-        count = buffered if last else min(self._target, buffered)
+        count = buffered if last or not self.refill else min(self._target, buffered)
         batch = take_rows(pool, tf.range(count)) if count < buffered else pool
         self._buffer = [take_rows(pool, tf.range(count, buffered))] if count < buffered else []
         network = driver.network()

@@ -87,3 +87,17 @@ def test_bad_arguments_name_the_argument(kwargs, argument):
 def test_unknown_layer_names_are_refused():
     with pytest.raises(ValueError, match="layers"):
         error_map_pruning(cnn(), 0.5, layers=["nope"])
+
+
+def test_dynhp_narrows_an_error_map_model_and_keeps_the_switch():
+    from dynhp_tf import DynHPCallback
+
+    model = compiled(error_map_pruning(cnn(), alpha=0.5))
+    x, y = data_for(model, n=128)
+    cb = DynHPCallback(target_compression=3, end_epoch=1, verbose=0)
+    history = model.fit(cb.batches(x, y, batch_size=16), epochs=2, callbacks=[cb], verbose=0).history
+    assert history["dynhp/compression"][-1] >= 2.7
+    narrow = cb.compact_model()
+    convs = [l for l in narrow.layers if isinstance(l, keras.layers.Conv2D)]
+    assert convs and all(isinstance(l, ErrorMapConv2D) and l.error_map_alpha == 0.5 for l in convs)
+    assert convs[0].filters < model.layers[0].filters
