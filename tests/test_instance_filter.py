@@ -80,11 +80,12 @@ def assert_only_chosen_rows_trained(history, filt, n):
         assert history["filter/kept_fraction"][epoch] == pytest.approx(len(chosen) / n)
 
 
-def test_skipped_samples_never_reach_the_main_train_step():
+@pytest.mark.parametrize("refill", [False, True], ids=["sub-batches", "refill"])
+def test_skipped_samples_never_reach_the_main_train_step(refill):
     x, ids = id_data()
     model = id_model()
     flops = per_sample_flops(model)
-    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12)
+    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12, refill=refill)
     history = model.fit(x, ids, batch_size=16, epochs=3, callbacks=[filt], verbose=0).history
     assert_only_chosen_rows_trained(history, filt, len(x))
     kept = np.array([len(c) for c in filt.chosen])
