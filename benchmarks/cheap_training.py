@@ -40,7 +40,9 @@ VARIANTS = {
     "filter R=0.4 + error maps": (0.4, 0.5, None, False),
     "filter R=0.2 + error maps, refill": (0.2, 0.5, None, True),
     "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, False),
+    "random R=0.2 (ablation)": (0.2, None, None, False),
 }
+ABLATIONS = {"random R=0.2 (ablation)"}  # the filter network replaced by random scores
 
 
 def parse_args(argv=None):
@@ -53,6 +55,7 @@ def parse_args(argv=None):
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--append", action="store_true", help="add these runs to the results file's runs")
     return parser.parse_args(argv)
 
 
@@ -81,6 +84,8 @@ def build(name: str, seed: int):
 
 
 def train(network: str, variant: str, seed: int, data) -> dict:
+    import tensorflow as tf
+
     from dynhp_tf import DynHPCallback
     from dynhp_tf._keras import keras
     from dynhp_tf.error_maps import error_map_pruning
@@ -94,7 +99,14 @@ def train(network: str, variant: str, seed: int, data) -> dict:
         model = error_map_pruning(model, alpha)
     model.compile(keras.optimizers.Adam(LEARNING_RATE),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    counter = TrainingFlops() if ratio is None else InstanceFilter(keep_ratio=ratio, refill=refill)
+    if ratio is None:
+        counter = TrainingFlops()
+    else:
+        scores = None
+        if variant in ABLATIONS:  # same selection, batching and labels; random ranking
+            scores = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Lambda(
+                lambda t: tf.random.normal([tf.shape(t)[0], 1]), output_shape=(1,))])
+        counter = InstanceFilter(keep_ratio=ratio, refill=refill, filter_model=scores)
     callbacks = [counter]
     start = time.perf_counter()
     if compression:
@@ -198,6 +210,13 @@ def main(argv=None) -> None:
             "framework": "tf_keras" if LEGACY else "Keras 3", "commit": commit.strip(),
             "host": f"{platform.machine()}, {os.cpu_count()} cores"}
     results, start = {"meta": meta, "runs": []}, time.perf_counter()
+    if args.append:
+        results = json.loads(args.results.read_text())
+        old = results["meta"]
+        if any(old[k] != meta[k] for k in ("epochs", "train_samples", "test_samples", "framework")):
+            raise SystemExit("cheap_training: --append needs the same epochs, samples and framework as the file")
+        old["variants"] += [v for v in args.variants if v not in old["variants"]]
+        meta, start = old, time.perf_counter() - 60 * old["minutes"]
     for seed in range(args.seeds):
         for network in args.networks:
             for variant in args.variants:
