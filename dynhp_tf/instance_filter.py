@@ -209,12 +209,12 @@ class InstanceFilter(TrainingFlops):
         high = self.rule.label(losses)
         self.rule.update(int(high.sum()), self._seen_since_update)
         self._seen_since_update = 0
+        self._epoch_kept += count
+        self.epoch_flops["train_flops/labels"] += count * self.cost(network)["forward"]
         if self.filter_model.trainable_variables:  # a fixed filter is allowed
             self._train(x, tf.constant(high, tf.float32))
-        self._epoch_kept += count
-        cost = self.filter_cost
-        self.epoch_flops["train_flops/labels"] += count * self.cost(network)["forward"]
-        self.epoch_flops["train_flops/filter"] += count * (cost["forward"] + cost["backward"])
+            cost = self.filter_cost
+            self.epoch_flops["train_flops/filter"] += count * (cost["forward"] + cost["backward"])
 
     def _losses(self, network, x, y):
         forward = self._forwards.get(id(network))
