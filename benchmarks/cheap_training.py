@@ -174,8 +174,27 @@ def report(results: dict) -> str:
                          f"{_mean_std([r['fit_seconds'] for r in rs], 1, 1)} | {secs} | "
                          f"{_mean_std([r['kept_fraction'][-1] for r in rs])} |")
         lines.append("")
-    lines += [results.get("summary", ""), END]
+    lines += headline(runs) + ["", END]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def headline(runs) -> list[str]:
+    """The issue's target on the CNN: >= 50% fewer training FLOPs at <= 0.5 points accuracy loss."""
+    plain = {r["seed"]: r for r in runs if r["network"] == "cnn" and r["variant"] == "plain"}
+    lines = ["**Target** (CNN, filter + error map pruning): >= 50% fewer training FLOPs at <= 0.5 points "
+             "accuracy loss. Reached:", ""]
+    for variant in VARIANTS:
+        rs = [r for r in runs if r["network"] == "cnn" and r["variant"] == variant and r["seed"] in plain]
+        if not rs or "error maps" not in variant or "filter" not in variant:
+            continue
+        saving = 100 * float(np.mean([1 - r["train_flops"] / plain[r["seed"]]["train_flops"] for r in rs]))
+        delta = 100 * float(np.mean([r["test_accuracy"] - plain[r["seed"]]["test_accuracy"] for r in rs]))
+        met = saving >= 50 and delta >= -0.5
+        miss = [] if met else ([f"accuracy by {-0.5 - delta:.1f} points"] * (delta < -0.5)
+                               + [f"FLOPs by {50 - saving:.0f} points of saving"] * (saving < 50))
+        lines.append(f"- {variant}: {saving:.0f}% fewer FLOPs, {delta:+.1f} points: "
+                     + ("met." if met else "misses on " + " and ".join(miss) + "."))
+    return lines
 
 
 def write_doc(text: str) -> None:
