@@ -146,9 +146,8 @@ def report(results: dict) -> str:
              f"{meta['test_samples']:,} test samples, {meta['epochs']} epochs, batch {BATCH_SIZE}, "
              f"Adam({LEARNING_RATE}), {meta['seeds']} seed(s) (init, order, filter); mean ± sample std over seeds; "
              f"accuracy deltas are per-seed paired against plain training.",
-             f"- Budget: sized to finish within about 15 minutes on 2 idle cores (a subset and few epochs); "
-             f"this run took {meta['minutes']:.1f} minutes on {meta['host']} (cores shared with other jobs, so wall "
-             f"times are noisy). {meta['framework']}.",
+             f"- Budget: a subset and few epochs, sized for about 15 minutes on 2 idle cores; this run took "
+             f"{meta['minutes']:.1f} minutes on {meta['host']}. {meta.get('note', '')} {meta['framework']}.",
              "- Training FLOPs: `train_flops` summed over the epochs, counted from the rows that reached each "
              "step (2 x kernel MACs forward, 2 x forward backward, times alpha for pruned error maps; label "
              "forwards and the filter network included). *kept*: share of samples that reached the main "
@@ -174,7 +173,10 @@ def report(results: dict) -> str:
                          f"{_mean_std([r['fit_seconds'] for r in rs], 1, 1)} | {secs} | "
                          f"{_mean_std([r['kept_fraction'][-1] for r in rs])} |")
         lines.append("")
-    lines += headline(runs) + ["", END]
+    lines += headline(runs) + [""]
+    if meta.get("reading"):
+        lines += ["Reading:", ""] + [f"- {line}" for line in meta["reading"]] + [""]
+    lines.append(END)
     return "\n".join(lines).rstrip() + "\n"
 
 
