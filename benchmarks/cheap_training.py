@@ -51,6 +51,7 @@ def parse_args(argv=None):
     parser.add_argument("--train-samples", type=int, default=10000)
     parser.add_argument("--test-samples", type=int, default=10000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="with --append: add seeds from this one on")
     parser.add_argument("--networks", nargs="+", default=["cnn", "residual"], choices=["cnn", "residual"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
@@ -238,7 +239,8 @@ def main(argv=None) -> None:
             raise SystemExit("cheap_training: --append needs the same epochs, samples and framework as the file")
         old["variants"] += [v for v in args.variants if v not in old["variants"]]
         meta, start = old, time.perf_counter() - 60 * old["minutes"]
-    for seed in range(args.seeds):
+        meta["seeds"] = max(meta["seeds"], args.first_seed + args.seeds)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for network in args.networks:
             for variant in args.variants:
                 run = train(network, variant, seed, data)
