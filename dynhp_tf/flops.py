@@ -112,7 +112,7 @@ class TrainingFlops(keras.callbacks.Callback):
         if self.params.get("steps") is None:
             raise ValueError(f"steps_per_epoch: {type(self).__name__} needs a known number of steps per epoch")
         self.driver, self._own_driver = None, False
-        self._data_rows = self.main_rows = 0
+        self.main_rows = 0  # rows that reached the main train step in this fit
         self.totals = dict.fromkeys(LOG_KEYS, 0.0)
 
     def _join_driver(self):
@@ -205,7 +205,6 @@ class TrainingFlops(keras.callbacks.Callback):
     # Hooks for methods that choose rows (the instance filter).
     def choose(self, batch):
         """The rows of an input batch that go to the main network (here: all of them)."""
-        self._data_rows += rows(batch)
         return batch
 
     def before_step(self, batch, network) -> None:
