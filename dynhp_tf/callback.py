@@ -161,7 +161,8 @@ class DynHPCallback(keras.callbacks.Callback):
                              "steps_per_epoch to fit, or feed it with cb.batches(x, y) or arrays")
         if getattr(model.optimizer, "use_ema", False):
             raise ValueError("use_ema: DynHPCallback does not support optimizers with use_ema=True")
-        self.driver = StepDriver(model, steps, step=self._step, on_epoch_steps_done=self._epoch_steps_done)
+        self.driver = StepDriver(model, steps, step=self._step, on_epoch_steps_done=self._epoch_steps_done,
+                                 network=lambda: self.trainer.network)
         keep = kept_neurons(model, graph)  # resume: removed neurons stay removed
         self.masks = NeuronMasks(model, graph, keep)
         self.masks.attach()

@@ -8,6 +8,11 @@ each step on a narrower network. The driver is the one place that does this: it 
 for the epoch's real steps, returns the last logs for the surplus ones, and calls
 `on_epoch_steps_done` after the epoch's last step, before Keras validates and calls the
 callbacks' `on_epoch_end`.
+
+A second method that needs the data of each step (the instance filter, the FLOPs count of
+`dynhp_tf.flops`) sets `feed`: it is called as `feed(step, iterator)` instead of
+`step(iterator)`, may pull several batches and run `step` on what it chose, and returns None
+for a step with nothing left to train (a no-op). `network()` is the network that trains now.
 """
 from __future__ import annotations
 
@@ -34,16 +39,25 @@ class StepDriver:
         steps_per_epoch: the steps Keras runs per epoch (`params["steps"]`).
         step: what a real step runs; `None` runs the model's own train function.
         on_epoch_steps_done: called after the last step of every epoch.
+        network: returns the network whose weights train now (default: `model`).
     """
 
     def __init__(self, model, steps_per_epoch: int, step: Callable | None = None,
-                 on_epoch_steps_done: Callable[[], None] = lambda: None):
+                 on_epoch_steps_done: Callable[[], None] = lambda: None, network: Callable | None = None):
         if steps_per_execution(model) != 1:
             raise ValueError("steps_per_execution: DynHPCallback needs steps_per_execution=1 in compile()")
         self.model, self.steps_per_epoch = model, steps_per_epoch
         self.step, self.on_epoch_steps_done = step, on_epoch_steps_done
         self.own_step = None
         self.real_steps, self.calls, self.last_logs = math.inf, 0, None
+        self.network = network or (lambda: model)
+        self.feed: Callable | None = None
+
+    @classmethod
+    def installed(cls, model) -> "StepDriver | None":
+        """The driver that owns `model.train_function` in this fit, if any."""
+        function = getattr(model, "train_function", None)
+        return function if isinstance(function, cls) else None
 
     def install(self) -> None:
         self.own_step = self.model.train_function
@@ -63,7 +77,9 @@ class StepDriver:
     def __call__(self, iterator):
         self.calls += 1
         if self.calls <= self.real_steps:
-            self.last_logs = (self.step or self.own_step)(iterator)
+            step = self.step or self.own_step
+            logs = step(iterator) if self.feed is None else self.feed(step, iterator)
+            self.last_logs = self.last_logs if logs is None else logs
         if self.calls == self.steps_per_epoch:
             self.on_epoch_steps_done()
         return self.last_logs

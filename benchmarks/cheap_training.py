@@ -1,0 +1,254 @@
+"""Cheaper training on Fashion-MNIST: instance filter, error map pruning, both, both + DynHP 10x.
+
+    nice -n 10 python -m benchmarks.cheap_training               # the committed run
+    python -m benchmarks.cheap_training --report-only            # rewrite the docs section
+
+Two networks (a small CNN and a residual network), each trained by every variant for the
+same epochs on the same data: plain fit; `InstanceFilter` at R = 0.2 and 0.4; error map
+pruning (`error_map_pruning`, alpha = 0.5 on every Conv2D); filter + error map pruning (also
+with `refill=True`, kept samples batched to full batches); R = 0.4 + error maps +
+`DynHPCallback(target_compression=10)`. Reported: test accuracy (float), training FLOPs
+(`train_flops` summed over epochs: main forward/backward, label forwards, filter), wall
+time of fit. Results go to benchmarks/results/cheap_training.json and a section of
+docs/benchmarks.md (between markers, so the rest of that file is left alone).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import time
+
+import numpy as np
+
+from benchmarks.sections import replace_section
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "cheap_training.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "cheap_training"  # its block of docs/benchmarks.md (benchmarks.sections)
+BEGIN = f"<!-- section:{SECTION} -->"
+
+BATCH_SIZE, LEARNING_RATE = 64, 1e-3
+# name: (keep ratio or None, error-map alpha or None, DynHP compression or None, filter refill)
+VARIANTS = {
+    "plain": (None, None, None, False),
+    "filter R=0.2": (0.2, None, None, False),
+    "filter R=0.4": (0.4, None, None, False),
+    "error maps a=0.5": (None, 0.5, None, False),
+    "filter R=0.2 + error maps": (0.2, 0.5, None, False),
+    "filter R=0.4 + error maps": (0.4, 0.5, None, False),
+    "filter R=0.2 + error maps, refill": (0.2, 0.5, None, True),
+    "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, False),
+    "random R=0.2 (ablation)": (0.2, None, None, False),
+}
+ABLATIONS = {"random R=0.2 (ablation)"}  # the filter network replaced by random scores
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cheap_training", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--train-samples", type=int, default=10000)
+    parser.add_argument("--test-samples", type=int, default=10000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="with --append: add seeds from this one on")
+    parser.add_argument("--networks", nargs="+", default=["cnn", "residual"], choices=["cnn", "residual"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--append", action="store_true", help="add these runs to the results file's runs")
+    return parser.parse_args(argv)
+
+
+# --- networks ---------------------------------------------------------------------------
+
+def build(name: str, seed: int):
+    from dynhp_tf._keras import keras
+
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inputs = keras.Input((28, 28, 1))
+    if name == "cnn":  # Conv16-Pool-Conv32-Pool-Dense64-Dense10, about 1.1M MACs
+        x = L.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+        x = L.MaxPooling2D()(x)
+        x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
+        x = L.MaxPooling2D()(x)
+        x = L.Dense(64, activation="relu")(L.Flatten()(x))
+    else:  # Conv16-Pool, a two-conv residual block, Pool-Conv32-GAP, about 1.2M MACs
+        x = L.MaxPooling2D()(L.Conv2D(16, 3, padding="same", activation="relu")(inputs))
+        y = L.Conv2D(16, 3, padding="same", activation="relu")(x)
+        y = L.Conv2D(16, 3, padding="same")(y)
+        x = L.ReLU()(L.Add()([x, y]))
+        x = L.Conv2D(32, 3, padding="same", activation="relu")(L.MaxPooling2D()(x))
+        x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(10)(x), name=name)
+
+
+def train(network: str, variant: str, seed: int, data) -> dict:
+    import tensorflow as tf
+
+    from dynhp_tf import DynHPCallback
+    from dynhp_tf._keras import keras
+    from dynhp_tf.error_maps import error_map_pruning
+    from dynhp_tf.flops import TrainingFlops
+    from dynhp_tf.instance_filter import InstanceFilter
+
+    (x, y), (x_test, y_test), epochs = data
+    ratio, alpha, compression, refill = VARIANTS[variant]
+    model = build(network, seed)
+    if alpha is not None:
+        model = error_map_pruning(model, alpha)
+    model.compile(keras.optimizers.Adam(LEARNING_RATE),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    if ratio is None:
+        counter = TrainingFlops()
+    else:
+        scores = None
+        if variant in ABLATIONS:  # same selection, batching and labels; random ranking
+            scores = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Lambda(
+                lambda t: tf.random.normal([tf.shape(t)[0], 1]), output_shape=(1,))])
+        counter = InstanceFilter(keep_ratio=ratio, refill=refill, filter_model=scores)
+    callbacks = [counter]
+    start = time.perf_counter()
+    if compression:
+        dynhp = DynHPCallback(target_compression=compression, batch_size=BATCH_SIZE, seed=seed, verbose=0)
+        history = model.fit(dynhp.batches(x, y, seed=seed), epochs=epochs, callbacks=[dynhp] + callbacks,
+                            verbose=0)
+    else:
+        history = model.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - start
+    logs = history.history
+    accuracy = float(model.evaluate(x_test, y_test, batch_size=500, verbose=0)[1])
+    run = {"network": network, "variant": variant, "seed": seed, "test_accuracy": accuracy,
+           "fit_seconds": seconds, "epochs": epochs}
+    for key in ("train_flops", "train_flops/main", "train_flops/labels", "train_flops/filter"):
+        run[key] = float(sum(logs[key]))
+    run["kept_fraction"] = [float(v) for v in logs.get("filter/kept_fraction", [1.0] * epochs)]
+    run["threshold"] = [float(v) for v in logs.get("filter/threshold", [])]
+    run["compression"] = float(logs["dynhp/compression"][-1]) if compression else 1.0
+    return run
+
+
+# --- report -----------------------------------------------------------------------------
+
+def _mean_std(values, scale=1.0, digits=2):
+    values = np.asarray(values, float) * scale
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def report(results: dict) -> str:
+    meta, runs = results["meta"], results["runs"]
+    lines = ["## Cheaper training: early instance filter and error map pruning (issue 14)", "",
+             "Generated by `python -m benchmarks.cheap_training` from `benchmarks/results/cheap_training.json` "
+             "(`--report-only` rewrites this section only).", "",
+             f"- Fashion-MNIST, {meta['train_samples']:,} training samples (fixed random subset), "
+             f"{meta['test_samples']:,} test samples, {meta['epochs']} epochs, batch {BATCH_SIZE}, "
+             f"Adam({LEARNING_RATE}), {meta['seeds']} seed(s) (init, order, filter); mean ± sample std over seeds; "
+             f"accuracy deltas are per-seed paired against plain training.",
+             f"- Budget: a subset and few epochs, sized for about 15 minutes on 2 idle cores; this run took "
+             f"{meta['minutes']:.1f} minutes on {meta['host']}. {meta.get('note', '')} {meta['framework']}.",
+             "- Training FLOPs: `train_flops` summed over the epochs, counted from the rows that reached each "
+             "step (2 x kernel MACs forward, 2 x forward backward, times alpha for pruned error maps; label "
+             "forwards and the filter network included). *kept*: share of samples that reached the main "
+             "network in the last epoch.",
+             "- Filter: `InstanceFilter` defaults (tiny 2-conv filter, T0 = 0.2, factors 1.01/0.99 of the "
+             "threshold rule, `explore_ratio=0.1`: each batch keeps its ceil(R n) highest-ranked plus ceil(0.1 n) least certain samples). Error maps: `error_map_pruning(model, 0.5)` on every Conv2D (g1 = g2 = 1). "
+             "DynHP: `DynHPCallback(target_compression=10)` defaults with `cb.batches`.", ""]
+    for network in meta["networks"]:
+        plain = {r["seed"]: r for r in runs if r["network"] == network and r["variant"] == "plain"}
+        lines += [f"### {network}", "",
+                  "| variant | test accuracy % | Δ vs plain (points) | training GFLOPs | FLOPs vs plain | fit s | "
+                  "time vs plain | kept |", "|---|---|---|---|---|---|---|---|"]
+        for variant in meta["variants"]:
+            rs = [r for r in runs if r["network"] == network and r["variant"] == variant]
+            if not rs:
+                continue
+            paired = [r for r in rs if r["seed"] in plain]
+            delta = _mean_std([100 * (r["test_accuracy"] - plain[r["seed"]]["test_accuracy"]) for r in paired])
+            flops = _mean_std([r["train_flops"] / plain[r["seed"]]["train_flops"] for r in paired])
+            secs = _mean_std([r["fit_seconds"] / plain[r["seed"]]["fit_seconds"] for r in paired])
+            lines.append(f"| {variant} | {_mean_std([r['test_accuracy'] for r in rs], 100)} | {delta} | "
+                         f"{_mean_std([r['train_flops'] for r in rs], 1e-9, 1)} | {flops} | "
+                         f"{_mean_std([r['fit_seconds'] for r in rs], 1, 1)} | {secs} | "
+                         f"{_mean_std([r['kept_fraction'][-1] for r in rs])} |")
+        lines.append("")
+    lines += headline(runs) + [""]
+    if meta.get("reading"):
+        lines += ["Reading:", ""] + [f"- {line}" for line in meta["reading"]] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def headline(runs) -> list[str]:
+    """The issue's target on the CNN: >= 50% fewer training FLOPs at <= 0.5 points accuracy loss."""
+    plain = {r["seed"]: r for r in runs if r["network"] == "cnn" and r["variant"] == "plain"}
+    lines = ["**Target** (CNN, filter + error map pruning): >= 50% fewer training FLOPs at <= 0.5 points "
+             "accuracy loss. Reached:", ""]
+    for variant in VARIANTS:
+        rs = [r for r in runs if r["network"] == "cnn" and r["variant"] == variant and r["seed"] in plain]
+        if not rs or "error maps" not in variant or "filter" not in variant:
+            continue
+        saving = 100 * float(np.mean([1 - r["train_flops"] / plain[r["seed"]]["train_flops"] for r in rs]))
+        delta = 100 * float(np.mean([r["test_accuracy"] - plain[r["seed"]]["test_accuracy"] for r in rs]))
+        met = saving >= 50 and delta >= -0.5
+        miss = [] if met else ([f"accuracy by {-0.5 - delta:.1f} points"] * (delta < -0.5)
+                               + [f"FLOPs by {50 - saving:.0f} points of saving"] * (saving < 50))
+        lines.append(f"- {variant}: {saving:.0f}% fewer FLOPs, {delta:+.1f} points: "
+                     + ("met." if met else "misses on " + " and ".join(miss) + "."))
+    return lines
+
+
+def write_doc(text: str) -> None:
+    replace_section(DOC, SECTION, text)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.report_only:
+        write_doc(report(json.loads(args.results.read_text())))
+        return
+    if args.seeds < 1 or args.epochs < 1 or not 64 <= args.train_samples <= 60000:
+        raise SystemExit("cheap_training: expected --seeds >= 1, --epochs >= 1, 64 <= --train-samples <= 60000")
+    from dynhp_tf._keras import LEGACY
+    from dynhp_tf.datasets import fashion_mnist
+
+    (x, y), (x_test, y_test) = fashion_mnist()
+    subset = np.random.default_rng(0).permutation(len(x))[:args.train_samples]
+    data = ((x[subset, ..., None], y[subset]), (x_test[:args.test_samples, ..., None], y_test[:args.test_samples]),
+            args.epochs)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    meta = {"epochs": args.epochs, "train_samples": args.train_samples, "test_samples": len(data[1][0]),
+            "seeds": args.seeds, "networks": args.networks, "variants": args.variants,
+            "framework": "tf_keras" if LEGACY else "Keras 3", "commit": commit.strip(),
+            "host": f"{platform.machine()}, {os.cpu_count()} cores"}
+    results, start = {"meta": meta, "runs": []}, time.perf_counter()
+    if args.append:
+        results = json.loads(args.results.read_text())
+        old = results["meta"]
+        if any(old[k] != meta[k] for k in ("epochs", "train_samples", "test_samples", "framework")):
+            raise SystemExit("cheap_training: --append needs the same epochs, samples and framework as the file")
+        old["variants"] += [v for v in args.variants if v not in old["variants"]]
+        meta, start = old, time.perf_counter() - 60 * old["minutes"]
+        meta["seeds"] = max(meta["seeds"], args.first_seed + args.seeds)
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for network in args.networks:
+            for variant in args.variants:
+                run = train(network, variant, seed, data)
+                results["runs"].append(run)
+                print(f"{network:<9} {variant:<44} seed {seed}: acc {run['test_accuracy']:.4f} "
+                      f"GFLOPs {run['train_flops'] / 1e9:.1f} fit {run['fit_seconds']:.1f}s "
+                      f"kept {run['kept_fraction']}", flush=True)
+                meta["minutes"] = (time.perf_counter() - start) / 60
+                args.results.parent.mkdir(parents=True, exist_ok=True)
+                tmp = args.results.with_suffix(".json.tmp")
+                tmp.write_text(json.dumps(results, indent=1))
+                tmp.replace(args.results)
+    write_doc(report(results))
+
+
+if __name__ == "__main__":
+    main()

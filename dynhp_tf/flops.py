@@ -1,0 +1,211 @@
+"""Training FLOPs counted from the rows and networks that really ran, logged per epoch.
+
+A training-time saving (skipped samples, pruned error maps, narrower layers) is only worth
+its name if the user sees it. `TrainingFlops` owns the data of each train step (through the
+step driver's `feed`, see `dynhp_tf.stepping`), counts the rows that reach the main
+network's train step and multiplies them by the per-sample cost of the network that trains
+at that moment (the narrow copy after a DynHP event). `InstanceFilter` extends it.
+
+Cost model (per sample, FLOPs = 2 x multiply-accumulates of the kernels; biases, norms and
+activations are left out as they are small next to the kernels):
+    forward = 2 x MACs; backward = 2 x forward (error to the input + weight gradient), per
+    layer, times the fraction of output channels whose error maps the layer keeps
+    (`error_map_alpha` of `dynhp_tf.error_maps.ErrorMapConv2D`, 1 elsewhere).
+The first layer's input gradient is counted although TensorFlow may skip it: the same for
+every contender, so ratios stay fair.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from dynhp_tf._keras import LEGACY, keras
+from dynhp_tf.stepping import StepDriver
+
+LOG_KEYS = ("train_flops", "train_flops/main", "train_flops/labels", "train_flops/filter")
+
+
+def _output_shape(layer) -> tuple:
+    output = layer.output
+    return tuple(output.shape)
+
+
+def layer_macs(layer) -> int:
+    """Multiply-accumulates per sample of one layer's kernel (0 for layers without one)."""
+    if isinstance(layer, keras.Model):
+        return sum(layer_macs(inner) for inner in layer.layers)
+    kernel = getattr(layer, "kernel", None)
+    kernel = getattr(layer, "depthwise_kernel", None) if kernel is None else kernel
+    if kernel is None:
+        return 0
+    positions = math.prod(int(d) for d in _output_shape(layer)[1:-1])
+    return int(np.prod(kernel.shape)) * positions
+
+
+def per_sample_flops(model) -> dict[str, float]:
+    """FLOPs per sample of one train step: {"forward": ..., "backward": ...}.
+
+    Example:
+        >>> per_sample_flops(model)["forward"]   # 2 x kernel MACs of one inference
+    """
+    forward = backward = 0.0
+    for layer in model.layers:
+        macs = layer_macs(layer)
+        forward += 2 * macs
+        backward += 4 * macs * float(getattr(layer, "error_map_alpha", 1.0))
+    return {"forward": forward, "backward": backward}
+
+
+def rows(batch) -> int:
+    return int(tf.shape(tf.nest.flatten(batch)[0])[0])
+
+
+def take_rows(batch, index):
+    return tf.nest.map_structure(lambda t: tf.gather(t, index), batch)
+
+
+def concat_rows(parts):
+    return parts[0] if len(parts) == 1 else tf.nest.map_structure(lambda *t: tf.concat(t, 0), *parts)
+
+
+def one_batch_iterator(batch):
+    """An iterator a Keras train function accepts, yielding `batch` once.
+
+    Keras 3 runs its traced step on each element of a Python iterator; tf_keras traces
+    `next(iterator)` and needs a tf.data iterator (unknown batch dimension: no retracing).
+    """
+    if not LEGACY:
+        return iter([batch])
+    return iter(tf.data.Dataset.from_tensor_slices(batch).batch(rows(batch)))
+
+
+class TrainingFlops(keras.callbacks.Callback):
+    """Logs the training FLOPs of each epoch (`train_flops` in `logs` and History).
+
+    It feeds each train step itself: the batches come from fit's input as usual and go to
+    the step unchanged; counting rows there (not assuming them) keeps the figure true when
+    another method changes what runs (DynHP's no-op steps and narrow network, the instance
+    filter's sub-batches). Put it after `DynHPCallback` or anywhere: it joins the step
+    driver that owns the fit, or installs one.
+
+    Logged per epoch: `train_flops` (total), `train_flops/main` (forward and backward of
+    the main network), `train_flops/labels`, `train_flops/filter` (0 without a filter).
+
+    Example:
+        >>> model.fit(x, y, epochs=3, callbacks=[TrainingFlops()])
+        >>> model.history.history["train_flops"]
+    """
+
+    refill = True  # how kept rows are batched: see `_feed`
+
+    def __init__(self):
+        super().__init__()
+        self.driver: StepDriver | None = None
+        self._own_driver = False
+        self._costs: dict[int, tuple] = {}
+
+    # --- driver ----------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        if self.params.get("steps") is None:
+            raise ValueError(f"steps_per_epoch: {type(self).__name__} needs a known number of steps per epoch")
+        self.driver, self._own_driver = None, False
+        self.main_rows = 0  # rows that reached the main train step in this fit
+        self.totals = dict.fromkeys(LOG_KEYS, 0.0)
+
+    def _join_driver(self):
+        # At the first epoch, not at train begin: every callback's on_train_begin has run by
+        # then, so a DynHPCallback listed after this one has installed its driver already.
+        driver = StepDriver.installed(self.model)
+        if driver is None:
+            driver, self._own_driver = StepDriver(self.model, self.params["steps"]), True
+            driver.install()
+        if driver.feed is not None:
+            raise ValueError(f"callbacks: {type(self).__name__} cannot share a fit with another callback that "
+                             "feeds the train steps (TrainingFlops and InstanceFilter both count FLOPs: use one)")
+        driver.feed = self._feed
+        self.driver = driver
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.driver is None:
+            self._join_driver()
+        if self._own_driver:
+            self.driver.begin_epoch()
+        self.epoch_flops = dict.fromkeys(LOG_KEYS, 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_flops["train_flops"] = sum(self.epoch_flops[k] for k in LOG_KEYS[1:])
+        for key in LOG_KEYS:
+            self.totals[key] += self.epoch_flops[key]
+        if logs is not None:
+            logs.update(self.epoch_logs())
+
+    def epoch_logs(self) -> dict:
+        return dict(self.epoch_flops)
+
+    def on_train_end(self, logs=None):
+        if self.driver is not None:
+            self.driver.feed = None
+            if self._own_driver:
+                self.driver.uninstall()
+        self.driver = None
+
+    # --- steps -----------------------------------------------------------------------
+
+    def cost(self, network) -> dict[str, float]:
+        """Per-sample FLOPs of `network` (cached per network object)."""
+        entry = self._costs.get(id(network))
+        if entry is None or entry[0] is not network:
+            entry = self._costs[id(network)] = (network, per_sample_flops(network))
+        return entry[1]
+
+    def _feed(self, step, iterator):
+        """Runs the main step on the rows `choose` kept.
+
+        With `refill` (default), kept rows are collected from as many input batches as it
+        takes to fill one batch of the input's size (the last step of an epoch takes what is
+        left): the main network trains at the batch size its learning rate was set for, an
+        epoch is still one pass over the data, and the steps Keras schedules beyond it are
+        no-ops, so there are fewer (full) steps. Without it, each input batch's kept rows are
+        one step: as many steps as plain training, each on fewer rows. Either way the batch
+        dimension is left unknown to the traced step (no retracing per size).
+        """
+        driver = self.driver
+        if driver.calls == 1:  # a new epoch: its batches are counted afresh
+            self._pulled, self._buffer, self._target = 0, [], None
+        available = min(driver.real_steps, driver.steps_per_epoch)
+        buffered = sum(rows(b) for b in self._buffer)
+        fill = self._target if self.refill and self._target else 1
+        while buffered < fill and self._pulled < available:
+            batch = next(iterator)
+            self._pulled += 1
+            self._target = self._target or rows(batch)
+            fill = self._target if self.refill else 1
+            kept = self.choose(batch)
+            if kept is not None and rows(kept):
+                self._buffer.append(kept)
+                buffered += rows(kept)
+        if not buffered:
+            return None
+        pool = concat_rows(self._buffer)
+        last = self._pulled >= available and driver.calls >= available
+        count = buffered if last or not self.refill else min(self._target, buffered)
+        batch = take_rows(pool, tf.range(count)) if count < buffered else pool
+        self._buffer = [take_rows(pool, tf.range(count, buffered))] if count < buffered else []
+        network = driver.network()
+        self.before_step(batch, network)
+        logs = step(one_batch_iterator(batch))
+        cost = self.cost(network)
+        self.epoch_flops["train_flops/main"] += count * (cost["forward"] + cost["backward"])
+        self.main_rows += count
+        return logs
+
+    # Hooks for methods that choose rows (the instance filter).
+    def choose(self, batch):
+        """The rows of an input batch that go to the main network (here: all of them)."""
+        return batch
+
+    def before_step(self, batch, network) -> None:
+        """Called with the rows of a main step, before it runs on `network`."""

@@ -1,0 +1,140 @@
+"""Early instance filter: the threshold rule, rows that reach the main train step, FLOPs, DynHP in the same fit."""
+import numpy as np
+import pytest
+
+from dynhp_tf import DynHPCallback
+from dynhp_tf._keras import keras
+from dynhp_tf.flops import TrainingFlops, per_sample_flops
+from dynhp_tf.instance_filter import InstanceFilter, ThresholdRule
+from tests.models import mlp
+from tests.test_callback import PowerSum
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.4])
+@pytest.mark.parametrize("start", [0.05, 5.0])
+def test_threshold_rule_moves_the_high_fraction_to_the_kept_ratio(ratio, start):
+    """Every sample of a batch is labelled (a filter that keeps all): the high share should reach R."""
+    rng = np.random.default_rng(1)
+    rule = ThresholdRule(ratio, threshold=start)
+    fractions = []
+    for _ in range(1500):
+        losses = rng.exponential(1.0, size=64)  # known losses: P(loss >= T) = exp(-T)
+        high = rule.label(losses)
+        rule.update(int(high.sum()), len(losses))
+        fractions.append(high.mean())
+    assert abs(np.mean(fractions[:20]) - ratio) > 0.15  # it started far off
+    assert np.mean(fractions[-500:]) == pytest.approx(ratio, abs=0.03)
+    assert np.exp(-rule.threshold) == pytest.approx(ratio, abs=0.06)  # T sits at the (1-R) quantile
+
+
+def id_data(n=240, seed=0):
+    """Features whose first column decides the fixed filter's ranking; y = sample id."""
+    x = np.random.default_rng(seed).normal(size=(n, 8)).astype("float32")
+    return x, np.arange(n, dtype="float32")[:, None]
+
+
+def fixed_filter():
+    """A filter that ranks by x[:, 0]: logit 5 * x[:, 0] (its learning rate is negligible)."""
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    kernel = np.zeros((8, 1), "float32")
+    kernel[0, 0] = 5.0
+    model.set_weights([kernel, np.zeros(1, "float32")])
+    return model
+
+
+class RecordingFilter(InstanceFilter):
+    """Remembers, per epoch, the ids of the rows it let through."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.chosen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self.chosen.append([])
+
+    def choose(self, batch):
+        kept = super().choose(batch)
+        x, ids = (np.asarray(t) for t in batch[:2])
+        chosen = np.asarray(kept[1]).ravel()
+        self.chosen[-1].extend(chosen)
+        # The ranking: the ceil(R n) rows with the largest x[:, 0] are in, whatever the rest.
+        top = ids.ravel()[np.argsort(-x[:, 0], kind="stable")[:int(np.ceil(self.keep_ratio * len(x)))]]
+        assert set(top) <= set(chosen)
+        assert len(chosen) == np.ceil(self.keep_ratio * len(x)) + np.ceil(self.explore_ratio * len(x))
+        return kept
+
+
+def id_model():
+    model = mlp(inputs=8, hidden=(48, 24), classes=1)
+    model.compile("adam", "mse", metrics=[PowerSum(0), PowerSum(1)])
+    return model
+
+
+def assert_only_chosen_rows_trained(history, filt, n):
+    for epoch, chosen in enumerate(filt.chosen):
+        assert len(set(chosen)) == len(chosen) < n / 2  # each at most once, most skipped
+        # The main step's own metrics count the rows it trained on and sum their ids.
+        assert history["ids_pow0"][epoch] == pytest.approx(len(chosen))
+        assert history["ids_pow1"][epoch] == pytest.approx(sum(chosen))
+        assert history["filter/kept_fraction"][epoch] == pytest.approx(len(chosen) / n)
+
+
+@pytest.mark.parametrize("refill", [False, True], ids=["sub-batches", "refill"])
+def test_skipped_samples_never_reach_the_main_train_step(refill):
+    x, ids = id_data()
+    model = id_model()
+    flops = per_sample_flops(model)
+    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12, refill=refill)
+    history = model.fit(x, ids, batch_size=16, epochs=3, callbacks=[filt], verbose=0).history
+    assert_only_chosen_rows_trained(history, filt, len(x))
+    kept = np.array([len(c) for c in filt.chosen])
+    assert history["train_flops/main"] == pytest.approx(kept * (flops["forward"] + flops["backward"]))
+    assert history["train_flops/labels"] == pytest.approx(kept * flops["forward"])
+    filter_forward = per_sample_flops(filt.filter_model)["forward"]
+    assert history["train_flops/filter"] == pytest.approx(len(x) * filter_forward + kept * 3 * filter_forward)
+    assert history["train_flops"] == pytest.approx(
+        [sum(history[k][e] for k in ("train_flops/main", "train_flops/labels", "train_flops/filter"))
+         for e in range(3)])
+
+
+def test_plain_flops_count_every_row_once_per_epoch():
+    x, ids = id_data()
+    model = id_model()
+    history = model.fit(x, ids, batch_size=16, epochs=2, callbacks=[TrainingFlops()], verbose=0).history
+    flops = per_sample_flops(model)
+    assert history["ids_pow0"] == pytest.approx([len(x)] * 2)
+    assert history["train_flops"] == pytest.approx([len(x) * (flops["forward"] + flops["backward"])] * 2)
+
+
+@pytest.mark.parametrize("filter_first", [True, False], ids=["filter-first", "dynhp-first"])
+def test_composes_with_dynhp_in_one_fit(filter_first):
+    x, ids = id_data()
+    model = id_model()
+    cb = DynHPCallback(target_compression=4, end_epoch=1, verbose=0)
+    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12)
+    callbacks = [filt, cb] if filter_first else [cb, filt]
+    history = model.fit(cb.batches(x, ids, batch_size=16), epochs=4, callbacks=callbacks, verbose=0).history
+    assert len(history["loss"]) == 4
+    assert history["dynhp/compression"][-1] >= 3.5
+    assert history["dynhp/batch_size"][-1] > 16
+    # Every epoch, on the full and on the narrow network: only the chosen rows trained, each once.
+    assert_only_chosen_rows_trained(history, filt, len(x))
+    main = history["train_flops/main"]
+    assert main[-1] < 0.5 * main[0]  # counted on the narrow network that ran
+    assert cb.compact_model().count_params() < model.count_params() / 3.5
+
+
+@pytest.mark.parametrize("kwargs,argument", [({"keep_ratio": 0}, "keep_ratio"), ({"keep_ratio": 1}, "keep_ratio"),
+                                             ({"raise_factor": 0.9}, "raise_factor"),
+                                             ({"lower_factor": 1.1}, "lower_factor"),
+                                             ({"explore_ratio": 0.9}, "explore_ratio"),
+                                             ({"threshold": -1}, "threshold")])
+def test_bad_arguments_name_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        InstanceFilter(**kwargs)
+
+
+def test_get_config_round_trips():
+    filt = InstanceFilter(keep_ratio=0.25, explore_ratio=0.05, window=5)
+    assert InstanceFilter.from_config(filt.get_config()).get_config() == filt.get_config()
