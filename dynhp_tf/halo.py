@@ -55,7 +55,7 @@ def _learning_rate(optimizer) -> float:
     value = optimizer.learning_rate
     if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
         value = value(optimizer.iterations)
-    return float(np.asarray(value))
+    return float(value.numpy() if hasattr(value, "numpy") else value)  # a tf_keras MirroredVariable has no __array__
 
 
 def _variables(model) -> list:
@@ -195,30 +195,37 @@ class Halo(keras.callbacks.Callback):
 
     # --- the penalty and the scales ------------------------------------------------------
 
-    def penalty(self):
-        """The penalty's value now (a scalar tensor), with gradients in weights and scales."""
+    def penalty(self, scales=None):
+        """The penalty's value now (a scalar tensor), with gradients in weights and scales.
+
+        `scales` replaces the scale variables by tensors of the same shapes (for their gradient).
+        """
+        scales = self.scales if scales is None else scales
         total = 0.0
         for index, (variable, axes) in enumerate(self._targets):
             w = tf.abs(tf.convert_to_tensor(variable))
-            total += tf.reduce_sum(w * tf.cast(self._inverse_square(index, axes, len(w.shape)), w.dtype))
+            total += tf.reduce_sum(w * tf.cast(self._inverse_square(scales, index, axes, len(w.shape)), w.dtype))
         total = self.xi * total
-        return total + self.psi * tf.add_n([tf.reduce_sum(s) for s in self.scales])
+        return total + self.psi * tf.add_n([tf.reduce_sum(s) for s in scales])
 
-    def _inverse_square(self, index: int, axes, rank: int):
+    def _inverse_square(self, scales, index: int, axes, rank: int):
         """1 / s**2 for each entry of target `index`, summed over the neurons the entry belongs to."""
         if axes is None:  # weight level: targets and scales are aligned
-            return 1.0 / tf.square(self.scales[index])
+            return 1.0 / tf.square(scales[index])
         factor = 0.0
         for g, axis, tile in axes:
-            vector = tf.tile(1.0 / tf.square(self.scales[g]), [tile])
+            vector = tf.tile(1.0 / tf.square(scales[g]), [tile])
             factor += tf.reshape(vector, [-1 if i == axis else 1 for i in range(rank)])
         return factor
 
     def _update_scales(self, learning_rate):
+        # Plain tensors: under MirroredStrategy this runs in cross-replica context, where a tape
+        # cannot watch a distributed variable.
+        scales = [tf.convert_to_tensor(s) for s in self.scales]
         with tf.GradientTape() as tape:
-            tape.watch(self.scales)
-            value = self.penalty()
-        grads = tape.gradient(value, self.scales)
+            tape.watch(scales)
+            value = self.penalty(scales)
+        grads = tape.gradient(value, scales)
         self._step.assign_add(1)
         t = tf.cast(self._step, tf.float32)
         for s, m, v, g in zip(self.scales, self._m, self._v, grads):
