@@ -25,8 +25,10 @@ Why the mechanism is what it is:
   slots and the compact rebuild, and under MirroredStrategy one cross-replica update keeps all
   replicas' copies equal. Rules: "adam" (default) or "sgd" with momentum 0.9 (the authors'
   choice); benchmarks/halo.py measures both.
-- The scales are clipped at `min_scale` after each step so they stay positive (|w|/s**2 has a
-  pole at 0).
+- The scales stay >= `min_scale` (default 0.01). |w|/s**2 has a pole at s = 0, and a weight
+  whose scale is s is pushed toward 0 by lr * xi / s**2 per step, whatever its size: near the
+  pole that push exceeds the weights themselves and makes small weights jump around zero
+  instead of settling there. The "adam" rule steps log s (relative steps) for the same reason.
 - Which weights: the kernels of the layers the pruning groups support (`dynhp_tf.layers`),
   output layer included; biases and BatchNorm are not penalised. Unsupported layers are
   refused by `pruning_groups`, by name and class.
@@ -86,7 +88,7 @@ class Halo(keras.callbacks.Callback):
         >>> plain = strip(model)  # a plain Keras model; save or export it like any other
     """
 
-    def __init__(self, xi=1e-4, psi=1e-4, level="weight", scale_rule="adam", min_scale=1e-3):
+    def __init__(self, xi=1e-4, psi=1e-4, level="weight", scale_rule="adam", min_scale=1e-2):
         super().__init__()
         for name, value in (("xi", xi), ("psi", psi), ("min_scale", min_scale)):
             if not isinstance(value, (int, float)) or not value > 0:
@@ -231,12 +233,13 @@ class Halo(keras.callbacks.Callback):
         for s, m, v, g in zip(self.scales, self._m, self._v, grads):
             if self.scale_rule == "sgd":
                 m.assign(0.9 * m + g)
-                step = learning_rate * m
-            else:
+                new = s - learning_rate * m
+            else:  # Adam on log s: relative steps, so a scale cannot jump onto the 1/s**2 pole
+                g = g * s
                 m.assign(0.9 * m + 0.1 * g)
                 v.assign(0.999 * v + 0.001 * tf.square(g))
-                step = learning_rate * (m / (1 - 0.9 ** t)) / (tf.sqrt(v / (1 - 0.999 ** t)) + 1e-7)
-            s.assign(tf.maximum(s - step, self.min_scale))
+                new = s * tf.exp(-learning_rate * (m / (1 - 0.9 ** t)) / (tf.sqrt(v / (1 - 0.999 ** t)) + 1e-7))
+            s.assign(tf.maximum(new, self.min_scale))
 
     def update_scales(self, optimizer=None) -> None:
         """One step of the scales at `optimizer`'s current learning rate (default: the network's)."""

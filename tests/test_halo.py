@@ -171,7 +171,7 @@ def test_unsupported_layers_and_bad_settings_are_refused_by_name():
         with pytest.raises(ValueError, match=f"^{name}:"):
             Halo(**kwargs)
     assert Halo.from_config(Halo(2e-4, 3e-4, "neuron", "sgd").get_config()).get_config() == {
-        "xi": 2e-4, "psi": 3e-4, "level": "neuron", "scale_rule": "sgd", "min_scale": 1e-3}
+        "xi": 2e-4, "psi": 3e-4, "level": "neuron", "scale_rule": "sgd", "min_scale": 1e-2}
 
 
 def test_dynhp_criterion_halo_prunes_and_trains_with_the_penalty_on_the_narrow_network():
@@ -192,7 +192,7 @@ def test_dynhp_criterion_halo_prunes_and_trains_with_the_penalty_on_the_narrow_n
     assert seen[-1] == (True, True, 1)  # after the shrink the narrow network carries the penalty
     state = cb.halo.state()
     assert [len(s) for s in state["scale"]] == [kept for _, kept in cb.widths().values()]
-    assert state["step"] > 0 and all(np.all(s >= 1e-3) and np.abs(s - 1).max() > 0 for s in state["scale"])
+    assert state["step"] > 0 and all(np.all(s >= 1e-2) and np.abs(s - 1).max() > 0 for s in state["scale"])
     assert attached_halo(model) is None and model.losses == []  # only during DynHP training
     assert DynHPCallback.from_config(cb.get_config()).get_config()["halo"] == {"xi": 1e-3, "psi": 1e-3}
 
