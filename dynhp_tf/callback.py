@@ -97,7 +97,10 @@ class DynHPCallback(keras.callbacks.Callback):
         self.calibration_file, self.calibration_samples = calibration_file, calibration_samples
         self.seed, self.verbose = seed, verbose
         self.halo_options = dict(halo or {})
-        Halo(level="neuron", **self.halo_options)  # refuses bad settings now
+        unknown = set(self.halo_options) - {"xi", "psi", "scale_rule", "min_scale"}
+        if unknown:
+            raise ValueError(f"halo: expected keys among xi, psi, scale_rule, min_scale, got {sorted(unknown)}")
+        Halo(level="neuron", **self.halo_options)  # refuses bad values now
         self.halo: Halo | None = None
         self.stream: BatchStream | None = None
         self.history: list[dict] = []

@@ -170,6 +170,9 @@ def test_unsupported_layers_and_bad_settings_are_refused_by_name():
                          ({"scale_rule": "rmsprop"}, "scale_rule")):
         with pytest.raises(ValueError, match=f"^{name}:"):
             Halo(**kwargs)
+    for options, name in (({"level": "weight"}, "halo"), ({"xi": -1}, "xi")):
+        with pytest.raises(ValueError, match=f"^{name}:"):
+            DynHPCallback(target_compression=4, criterion="halo", halo=options)
     assert Halo.from_config(Halo(2e-4, 3e-4, "neuron", "sgd").get_config()).get_config() == {
         "xi": 2e-4, "psi": 3e-4, "level": "neuron", "scale_rule": "sgd", "min_scale": 1e-2}
 
