@@ -70,7 +70,9 @@ class Halo(keras.callbacks.Callback):
 
     As a callback it attaches itself to the model at the start of fit (if not attached yet)
     and steps the scales after every train step. Attach it by hand (`attach(model)`) to read
-    the penalty before fitting.
+    the penalty before fitting. Not with DynHPCallback: after its first pruning event a
+    narrow copy trains, not `model`; use `DynHPCallback(criterion="halo")`, which moves the
+    penalty onto that copy.
 
     Args:
         xi: strength of the scaled L1 term (> 0).
