@@ -11,6 +11,7 @@ from dynhp_tf.batching import BatchStream
 from dynhp_tf.calibration import save_calibration
 from dynhp_tf.compact import kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
+from dynhp_tf.halo import Halo
 from dynhp_tf.importance import CRITERIA
 from dynhp_tf.masks import NeuronMasks
 from dynhp_tf.memory import memory_for, slots_per_weight
@@ -43,7 +44,10 @@ class DynHPCallback(keras.callbacks.Callback):
         target_compression: dense params / remaining params at the end of the schedule (> 1).
         start_epoch, end_epoch, frequency, schedule: see `PruningSchedule` (epochs are 0-based;
             epochs after `end_epoch` fine-tune).
-        criterion: neuron importance, one of "l2_product" (default), "l1_incoming", "taylor".
+        criterion: neuron importance, one of "l2_product" (default), "l1_incoming", "taylor",
+            "halo" (also puts the neuron-level HALO penalty on the loss during training and
+            ranks neurons by its scales and weights; see `dynhp_tf.halo`).
+        halo: settings of that penalty, a dict of `Halo` arguments (xi, psi, scale_rule, min_scale).
         min_neurons: the fewest neurons any prunable layer keeps.
         width_multiple: kept widths are multiples of this (4 or 8 suit CMSIS-NN / ESP-NN).
         batch_size: the initial batch size (`batches()` may override it).
@@ -69,7 +73,7 @@ class DynHPCallback(keras.callbacks.Callback):
     def __init__(self, target_compression, start_epoch=0, end_epoch=None, frequency=1, schedule="cubic",
                  criterion="l2_product", min_neurons=1, width_multiple=1, batch_size=32, max_batch_size=256,
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
-                 calibration_samples=1000, seed=0, verbose=1):
+                 calibration_samples=1000, seed=0, verbose=1, halo=None):
         super().__init__()
         if not isinstance(target_compression, (int, float)) or target_compression <= 1:
             raise ValueError(f"target_compression: expected a number > 1 (dense/remaining params), "
@@ -92,6 +96,12 @@ class DynHPCallback(keras.callbacks.Callback):
         self.lr_scaling, self.taylor_samples = lr_scaling, taylor_samples
         self.calibration_file, self.calibration_samples = calibration_file, calibration_samples
         self.seed, self.verbose = seed, verbose
+        self.halo_options = dict(halo or {})
+        unknown = set(self.halo_options) - {"xi", "psi", "scale_rule", "min_scale"}
+        if unknown:
+            raise ValueError(f"halo: expected keys among xi, psi, scale_rule, min_scale, got {sorted(unknown)}")
+        Halo(level="neuron", **self.halo_options)  # refuses bad values now
+        self.halo: Halo | None = None
         self.stream: BatchStream | None = None
         self.history: list[dict] = []
 
@@ -114,6 +124,7 @@ class DynHPCallback(keras.callbacks.Callback):
             "calibration_samples": self.calibration_samples,
             "seed": self.seed,
             "verbose": self.verbose,
+            "halo": self.halo_options,
         }
 
     @classmethod
@@ -172,6 +183,9 @@ class DynHPCallback(keras.callbacks.Callback):
         self.current_batch = initial_batch
         self.budget = self.memory_budget or memory_for(graph, graph.sizes, initial_batch, self.slots).total
 
+        if self.criterion == "halo":
+            self.halo = Halo(level="neuron", **self.halo_options).attach(model, graph)
+            model.make_train_function(force=True)  # a step traced before would leave the penalty out
         self.driver.install()
         # The first epoch trains the full-width model (under the masks) even when a resumed model
         # has removed neurons: Keras builds its metrics in that model's first step.
@@ -188,13 +202,20 @@ class DynHPCallback(keras.callbacks.Callback):
             self._grow_batch()
 
     def _step(self, iterator):
-        return self.trainer.step(iterator) if self.trainer.compact is not None else self.driver.own_step(iterator)
+        logs = self.trainer.step(iterator) if self.trainer.compact is not None else self.driver.own_step(iterator)
+        if self.halo is not None:
+            self.halo.update_scales()
+        return logs
 
     def _epoch_steps_done(self):
         self.trainer.sync()
 
     def _shrink(self, keep):
+        previous = self.trainer.keep
         if self.trainer.shrink(keep):
+            if self.halo is not None:  # the penalty moves to the narrow network, scales sliced
+                relative = [new[old] for new, old in zip(keep, previous)]
+                self.halo.attach(self.trainer.network, self.trainer.network_graph, self.halo.narrowed_state(relative))
             self.driver.release_own_step()
             release_memory()
 
@@ -219,6 +240,8 @@ class DynHPCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self.driver.uninstall()
         self.trainer.finish()
+        if self.halo is not None:
+            self.halo.detach()  # the penalty is part of DynHP training only
         if self.calibration_file:
             if self.stream is None:
                 warnings.warn("DynHPCallback: calibration_file needs cb.batches(x, y); not written", stacklevel=2)

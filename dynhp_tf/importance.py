@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from dynhp_tf.groups import PruningGraph, layer_weight, neuron_norms
+from dynhp_tf.halo import halo_importance
 
 
 def l2_product(model, graph: PruningGraph, data=None) -> list[np.ndarray]:
@@ -53,4 +54,5 @@ def taylor(model, graph: PruningGraph, data) -> list[np.ndarray]:
     return [t / max(batches, 1) for t in totals]
 
 
-CRITERIA = {"l2_product": l2_product, "l1_incoming": l1_incoming, "taylor": taylor}
+# "halo" reads the neuron-level HALO scales that DynHPCallback(criterion="halo") trains (dynhp_tf.halo).
+CRITERIA = {"l2_product": l2_product, "l1_incoming": l1_incoming, "taylor": taylor, "halo": halo_importance}
