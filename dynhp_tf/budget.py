@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from dynhp_tf._keras import LEGACY
 from dynhp_tf.groups import PruningGraph, _inbound, _shape, as_list
 from dynhp_tf.layers import RULES
 
@@ -38,7 +39,8 @@ FILE_BYTES = 520          # header, operator codes, metadata, signature
 TENSOR_BYTES = 94         # Tensor table, shape vector, buffer entry, per-tensor quantization
 OP_BYTES = 68             # Operator table, input/output vectors, builtin options
 CHANNEL_QUANT_BYTES = 12  # one float scale + one int64 zero point per channel, per tensor
-NAME_PART_BYTES = 14      # "<model>_1/<layer>_1/<TF op>" beyond the two names
+# "<model>_1/<layer>_1/<TF op>" beyond the two names (tf_keras has no "_1" scope suffixes).
+NAME_PART_BYTES = 10 if LEGACY else 14
 ARENA_FIXED = 700        # interpreter, subgraph and allocator objects, input/output TfLiteTensors
 EVAL_TENSOR_BYTES = 24
 NODE_BYTES = 89          # node and registration structs, per-op allocations
@@ -201,7 +203,7 @@ def device_plan(model, graph: PruningGraph) -> DevicePlan:
             out_of[layer.name] = new_tensor(layer, None, parts=0) if src is None else src
         elif kind == "producer" or cls == "DepthwiseConv2D":
             # Conv kernels are always per-channel; Dense kernels as the board's library needs.
-            conv = len(layer.kernel.shape) > 2
+            conv = len(_shape(layer.output)) > 2
             op_kind = ("DEPTHWISE_CONV_2D" if cls == "DepthwiseConv2D" else "CONV_2D") if conv else "FULLY_CONNECTED"
             channels = int(_shape(layer.output)[-1])
             per_channel = True if conv else None
