@@ -54,6 +54,9 @@ PLANNING_BYTES_PER_TENSOR, PLANNING_BYTES = 59, -120
 # Activations the converter fuses into the producing op (anything else is an op of its own).
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
 ALIGN = 16
+# Pruning aims this much below each limit: the estimates' error on the suite's and the
+# benchmark's models is within 3% (flatbuffer) and 6% (arena), so the export fits on the first try.
+SAFETY = {"flatbuffer_bytes": 0.03, "arena_bytes": 0.06, "macs": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,3 +249,39 @@ def _separate_activation(activation, out, tensors, ops) -> int:
     tensors.append(dataclasses.replace(tensors[out], name_parts=0))  # "Identity" or short
     ops.append(_Op("SOFTMAX" if activation == "softmax" else "ELEMENTWISE", (out,), len(tensors) - 1))
     return len(tensors) - 1
+
+
+def meets(estimate: DeviceEstimate, limits: dict[str, int]) -> bool:
+    """Every limit holds, with the estimator's safety margin (`SAFETY`)."""
+    return all(getattr(estimate, k) <= v * (1 - SAFETY[k]) for k, v in limits.items())
+
+
+def largest_fitting(plan: DevicePlan, keep, scores, limits: dict[str, int], per_channel_dense=False,
+                    min_neurons=1, multiple=1):
+    """The largest network reachable from `keep` by pruning in `scores` order that meets `limits`.
+
+    Returns (params, keep), or None when even the smallest network (`min_neurons`) misses.
+    Bisects the parameter target of `dynhp_tf.selection.select`: a smaller target removes a
+    superset of neurons, so every estimate only falls.
+    """
+    from dynhp_tf.selection import select, smallest_params
+
+    graph = plan.graph
+
+    def fitting(k):
+        return meets(plan.estimate([int(x.sum()) for x in k], per_channel_dense), limits)
+
+    if fitting(keep):
+        return graph.params([int(k.sum()) for k in keep]), keep
+    low, high = smallest_params(graph, min_neurons, multiple), graph.params([int(k.sum()) for k in keep])
+    best = select(graph, keep, scores, low, min_neurons, multiple)
+    if not fitting(best):
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        candidate = select(graph, keep, scores, middle, min_neurons, multiple)
+        if fitting(candidate):
+            low, best = middle, candidate
+        else:
+            high = middle
+    return low, best
