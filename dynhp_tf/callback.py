@@ -10,7 +10,7 @@ from dynhp_tf._keras import keras
 from dynhp_tf.batching import BatchStream
 from dynhp_tf.board_profiles import model_limits, read_profile
 from dynhp_tf.budget import SAFETY, device_plan, largest_fitting
-from dynhp_tf.calibration import save_calibration
+from dynhp_tf.calibration import balanced_indices, save_calibration
 from dynhp_tf.compact import kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
 from dynhp_tf.importance import CRITERIA
@@ -64,7 +64,7 @@ class DynHPCallback(keras.callbacks.Callback):
         lr_scaling: "sqrt" (default), "linear" or "none": how the learning rate follows batch
             growth (sqrt keeps the gradient noise scale for Adam-like optimizers).
         taylor_samples: samples used per event by the "taylor" criterion.
-        calibration_file: if set, `calibration_samples` training samples and the training inputs'
+        calibration_file: if set, `calibration_samples` class-balanced training samples and the training inputs'
             range are saved there at the end of training (for `dynhp-export`, which holds some of
             them out to judge int8 agreement; see `dynhp_tf.calibration.sidecar_path`).
         seed: seeds sampling for the taylor criterion and the calibration file.
@@ -266,8 +266,9 @@ class DynHPCallback(keras.callbacks.Callback):
             if self.stream is None:
                 warnings.warn("DynHPCallback: calibration_file needs cb.batches(x, y); not written", stacklevel=2)
             else:
-                save_calibration(self.calibration_file, self.stream.sample(self.calibration_samples, self.seed)[0],
-                                 training_inputs=self.stream.arrays[0])
+                x, y = self.stream.arrays[:2]
+                index = balanced_indices(y, self.calibration_samples, self.seed)
+                save_calibration(self.calibration_file, x[index], training_inputs=x)
         if self.verbose:
             print(self.width_table())
 
