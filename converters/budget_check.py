@@ -45,5 +45,6 @@ def fit_hint(model, board) -> str:
                 f"large for {board.name}")
     params, narrow = found
     widths = ", ".join(f"{g.name} {int(k.sum())}" for g, k in zip(graph.groups, narrow))
-    return (f"train with DynHPCallback(target_board='{board.name}'), which prunes until the estimates fit "
-            f"(from these weights: about {graph.params() / params:.1f}x compression, widths {widths})")
+    return (f"about {graph.params() / params:.1f}x compression would fit by the estimator (ranked by these "
+            f"weights: widths {widths}); train with DynHPCallback(target_board='{board.name}'), which prunes "
+            f"until the estimates fit")
