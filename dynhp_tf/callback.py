@@ -27,7 +27,6 @@ LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/trai
             "dynhp/flatbuffer_bytes", "dynhp/arena_bytes", "dynhp/macs")
 
 
-
 def _positive(name, value, minimum=1):
     if value is None or value < minimum:
         raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
@@ -64,8 +63,8 @@ class DynHPCallback(keras.callbacks.Callback):
         lr_scaling: "sqrt" (default), "linear" or "none": how the learning rate follows batch
             growth (sqrt keeps the gradient noise scale for Adam-like optimizers).
         taylor_samples: samples used per event by the "taylor" criterion.
-        calibration_file: if set, `calibration_samples` class-balanced training samples and the training inputs'
-            range are saved there at the end of training (for `dynhp-export`, which holds some of
+        calibration_file: if set, `calibration_samples` class-balanced training samples and the
+            training inputs' range are saved there at the end of training (for `dynhp-export`, which holds some of
             them out to judge int8 agreement; see `dynhp_tf.calibration.sidecar_path`).
         seed: seeds sampling for the taylor criterion and the calibration file.
         verbose: 1 prints pruning events and a width table at the end; 0 is silent.
