@@ -14,14 +14,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
-import math
-import tomllib
 from typing import Any
 
 from converters.errors import ExportError
-
-BOARDS_PACKAGE = "boards"
+# One reader of boards/*.toml for training and export (DynHPCallback(target_board=...)).
+from dynhp_tf.board_profiles import arena_with_margin, board_names, read_profile
 
 
 class UnknownBoardError(ExportError, ValueError):
@@ -87,32 +84,17 @@ class Board:
         )
 
 
-def arena_with_margin(arena_bytes: int, margin: float) -> int:
-    """`arena_bytes * (1 + margin)`, rounded up to a multiple of 16 bytes (TFLM alignment)."""
-    padded = math.ceil(arena_bytes * (1.0 + margin))
-    return (padded + 15) // 16 * 16
-
-
-def _board_files() -> dict[str, Any]:
-    files = importlib.resources.files(BOARDS_PACKAGE)
-    return {
-        entry.name.removesuffix(".toml"): entry
-        for entry in files.iterdir()
-        if entry.name.endswith(".toml")
-    }
-
-
 def list_boards() -> list[str]:
     """Names of all board profiles, sorted."""
-    return sorted(_board_files())
+    return board_names()
 
 
 def load_board(name: str) -> Board:
     """Load the profile called `name`; raises `UnknownBoardError` listing known boards."""
-    files = _board_files()
-    if name not in files:
-        raise UnknownBoardError(name, sorted(files))
-    data = tomllib.loads(files[name].read_text(encoding="utf-8"))
+    try:
+        data = read_profile(name)
+    except KeyError:
+        raise UnknownBoardError(name, board_names()) from None
     return board_from_dict(data)
 
 

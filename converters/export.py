@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from converters.boards import Board, load_board
+from converters.budget_check import estimate_vs_measured, fit_hint
 from converters.crossload import RUNNING, framework_hint, load_patched_h5, saved_by
 from converters.errors import (
     AgreementError, CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
@@ -330,8 +331,12 @@ def export_model(
         fit = measured_fit(board, c_runtime, fit.compression)
     table = fit_table(fit)
     progress(table)
+    estimate = estimate_vs_measured(model, board, flatbuffer_bytes=len(tflite_model),
+                                    arena_bytes=tflm.arena_bytes, macs=compact.macs_compact)
+    progress("      estimate vs measured: " + ", ".join(
+        f"{k} {v['estimated']:,} vs {v['measured']:,} ({100 * v['error']:+.1f}%)" for k, v in estimate.items()))
     try:
-        require_fit(fit)
+        require_fit(fit, hint=lambda: fit_hint(model, board))
     except BaseException:
         if c_dir is not None:  # the scratch C project must not outlive a refused export
             shutil.rmtree(c_dir, ignore_errors=True)
@@ -346,6 +351,7 @@ def export_model(
         io=io, dense_weights=dense_weights, tflm=tflm, fit=fit,
         calibration_source=cal_source, seconds=seconds,
     )
+    report["estimate"] = estimate
     if c_runtime is not None:
         report["c_runtime"] = c_runtime.summary()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -77,18 +77,19 @@ class FitReport:
 class DoesNotFitError(ExportError):
     """The model is too large for the board; `report` has the numbers."""
 
-    def __init__(self, report: FitReport):
+    def __init__(self, report: FitReport, hint: str | None = None):
         self.report = report
         over = [
             f"{row.resource} {row.used:,} > {row.limit:,} bytes"
             for row in report.rows if not row.fits
         ]
         need = report.compression_to_fit
-        hint = (
-            f"; about {need:.1f}x compression would fit (now {report.compression:.1f}x)"
-            if need is not None and math.isfinite(need)
-            else "; no compression can fit: the bare firmware alone exceeds the board"
-        )
+        if hint is not None:  # the estimator's suggestion (converters.export)
+            hint = "; " + hint
+        elif need is not None and math.isfinite(need):
+            hint = f"; about {need:.1f}x compression would fit (now {report.compression:.1f}x)"
+        else:
+            hint = "; no compression can fit: the bare firmware alone exceeds the board"
         super().__init__(f"model does not fit {report.board}: {', '.join(over)}{hint}")
 
 
@@ -117,10 +118,10 @@ def check_fit(
     return FitReport(board.name, rows, compression, compression_to_fit)
 
 
-def require_fit(report: FitReport) -> FitReport:
-    """Return `report` if everything fits, else raise `DoesNotFitError`."""
+def require_fit(report: FitReport, hint=None) -> FitReport:
+    """Return `report` if everything fits, else raise `DoesNotFitError` (with `hint()`'s text)."""
     if not report.fits:
-        raise DoesNotFitError(report)
+        raise DoesNotFitError(report, None if hint is None else hint())
     return report
 
 

@@ -65,6 +65,16 @@ def _c_runtime_lines(report: dict) -> list[str]:
     return markdown_section(report) if "c_runtime" in report else []
 
 
+def _estimate_lines(report: dict) -> list[str]:
+    """The training side's estimate (dynhp_tf.budget) beside the measured figures."""
+    if "estimate" not in report:
+        return []
+    rows = [f"| {k} | {v['estimated']:,} | {v['measured']:,} | {100 * v['error']:+.1f}% |"
+            for k, v in report["estimate"].items()]
+    return ["## Estimate (DynHPCallback's device budget) vs measured", "",
+            "| figure | estimated | measured | error |", "|---|---:|---:|---:|", *rows, ""]
+
+
 def render_markdown(report: dict, fit_table: str) -> str:
     """`report.md`: summary, layer widths, TFLM figures and the fit table."""
     m, b, t, q = report["model"], report["board"], report["tflite"], report["tflm"]
@@ -111,6 +121,7 @@ def render_markdown(report: dict, fit_table: str) -> str:
         f"- accuracy float: {_percent(q['float_accuracy'])}, int8 (TFLM): "
         f"{_percent(q['int8_accuracy'])}",
         "",
+        *_estimate_lines(report),
         *_c_runtime_lines(report),
         f"## Fit on {b['name']}",
         "",

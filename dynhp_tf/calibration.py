@@ -20,6 +20,29 @@ def sidecar_path(model_path) -> pathlib.Path:
     return path.with_name(path.stem + SUFFIX)
 
 
+def balanced_indices(labels, count: int, seed: int = 0) -> np.ndarray:
+    """`count` indices with every class as equally represented as the data allows.
+
+    int8 ranges are set by the calibration samples: a random draw can leave a rare class's
+    activations (and so its logits' range) out, which costs agreement on exactly that class.
+    Labels that are not one integer class per sample (regression, one-hot) fall back to a
+    random draw.
+
+    Example:
+        >>> balanced_indices(np.array([0, 0, 0, 1]), 2)   # one of each class
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        return rng.permutation(len(labels))[:count]
+    rank = np.empty(len(labels), dtype=np.int64)  # position within its class, shuffled
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rank[rng.permutation(members)] = np.arange(len(members))
+    # Every class's first sample, then every class's second, ...: a rare class runs out last.
+    return np.lexsort((rng.random(len(labels)), rank))[:count]
+
+
 def save_calibration(path, x, training_inputs=None) -> pathlib.Path:
     """Writes samples `x` (float32, [n, *input_shape]) as array `x`, atomically.
 

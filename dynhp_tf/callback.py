@@ -8,7 +8,9 @@ import numpy as np
 
 from dynhp_tf._keras import keras
 from dynhp_tf.batching import BatchStream
-from dynhp_tf.calibration import save_calibration
+from dynhp_tf.board_profiles import model_limits, read_profile
+from dynhp_tf.budget import SAFETY, device_plan, largest_fitting
+from dynhp_tf.calibration import balanced_indices, save_calibration
 from dynhp_tf.compact import kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
 from dynhp_tf.halo import Halo
@@ -16,13 +18,14 @@ from dynhp_tf.importance import CRITERIA
 from dynhp_tf.masks import NeuronMasks
 from dynhp_tf.memory import memory_for, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
-from dynhp_tf.selection import select, smallest_params
+from dynhp_tf.selection import floors, select, smallest_params
 from dynhp_tf.stepping import StepDriver
 from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule, release_memory
 
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
-LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/train_memory_bytes")
+LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/train_memory_bytes",
+            "dynhp/flatbuffer_bytes", "dynhp/arena_bytes", "dynhp/macs")
 
 
 def _positive(name, value, minimum=1):
@@ -42,6 +45,12 @@ class DynHPCallback(keras.callbacks.Callback):
 
     Args:
         target_compression: dense params / remaining params at the end of the schedule (> 1).
+            Optional when a device budget is given; with both, the stronger one wins.
+        target_board: a board profile name (`dynhp-export --list-boards`): prune until the int8
+            model fits it as the exporter's fit check counts it (flash and arena, with the
+            board's margins), by the estimates of `dynhp_tf.budget`.
+        flatbuffer_bytes, arena_bytes, macs: explicit limits on the int8 flatbuffer, the TFLM
+            arena (as the host measures it, without a board margin) and the MACs per inference.
         start_epoch, end_epoch, frequency, schedule: see `PruningSchedule` (epochs are 0-based;
             epochs after `end_epoch` fine-tune).
         criterion: neuron importance, one of "l2_product" (default), "l1_incoming", "taylor",
@@ -58,8 +67,8 @@ class DynHPCallback(keras.callbacks.Callback):
         lr_scaling: "sqrt" (default), "linear" or "none": how the learning rate follows batch
             growth (sqrt keeps the gradient noise scale for Adam-like optimizers).
         taylor_samples: samples used per event by the "taylor" criterion.
-        calibration_file: if set, `calibration_samples` training samples and the training inputs'
-            range are saved there at the end of training (for `dynhp-export`, which holds some of
+        calibration_file: if set, `calibration_samples` class-balanced training samples and the
+            training inputs' range are saved there at the end of training (for `dynhp-export`, which holds some of
             them out to judge int8 agreement; see `dynhp_tf.calibration.sidecar_path`).
         seed: seeds sampling for the taylor criterion and the calibration file.
         verbose: 1 prints pruning events and a width table at the end; 0 is silent.
@@ -70,14 +79,35 @@ class DynHPCallback(keras.callbacks.Callback):
         ...           validation_data=(x_val, y_val), callbacks=[cb])
     """
 
-    def __init__(self, target_compression, start_epoch=0, end_epoch=None, frequency=1, schedule="cubic",
+    def __init__(self, target_compression=None, start_epoch=0, end_epoch=None, frequency=1, schedule="cubic",
                  criterion="l2_product", min_neurons=1, width_multiple=1, batch_size=32, max_batch_size=256,
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
-                 calibration_samples=1000, seed=0, verbose=1, halo=None):
+                 calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
+                 flatbuffer_bytes=None, arena_bytes=None, macs=None):
         super().__init__()
-        if not isinstance(target_compression, (int, float)) or target_compression <= 1:
+        explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
+        if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
+            raise ValueError("target_compression: expected a number > 1 (dense/remaining params), or a device "
+                             "budget (target_board=, flatbuffer_bytes=, arena_bytes=, macs=)")
+        if target_compression is not None and (not isinstance(target_compression, (int, float))
+                                               or target_compression <= 1):
             raise ValueError(f"target_compression: expected a number > 1 (dense/remaining params), "
                              f"got {target_compression!r}")
+        for name, value in explicit.items():
+            if value is not None:
+                _positive(name, value)
+        self.limits, self.per_channel_dense = {}, False
+        if target_board is not None:
+            try:
+                profile = read_profile(target_board)
+            except KeyError as e:
+                raise ValueError(f"target_board: {e.args[0]}") from None
+            self.limits = model_limits(profile)
+            self.per_channel_dense = bool(profile.get("tflm", {}).get("per_channel_dense", False))
+        for name, value in explicit.items():
+            if value is not None:
+                self.limits[name] = min(int(value), self.limits.get(name, int(value)))
+        self.target_board, self.explicit_limits = target_board, explicit
         if criterion not in CRITERIA:
             raise ValueError(f"criterion: expected one of {sorted(CRITERIA)}, got {criterion!r}")
         if lr_scaling not in LR_SCALING:
@@ -90,7 +120,7 @@ class DynHPCallback(keras.callbacks.Callback):
         if memory_budget is not None:
             _positive("memory_budget", memory_budget)
         self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
-        self.target_compression = float(target_compression)
+        self.target_compression = None if target_compression is None else float(target_compression)
         self.criterion, self.min_neurons, self.width_multiple = criterion, min_neurons, width_multiple
         self.batch_size, self.max_batch_size, self.memory_budget = batch_size, max_batch_size, memory_budget
         self.lr_scaling, self.taylor_samples = lr_scaling, taylor_samples
@@ -125,6 +155,8 @@ class DynHPCallback(keras.callbacks.Callback):
             "seed": self.seed,
             "verbose": self.verbose,
             "halo": self.halo_options,
+            "target_board": self.target_board,
+            **self.explicit_limits,
         }
 
     @classmethod
@@ -149,7 +181,19 @@ class DynHPCallback(keras.callbacks.Callback):
         self.graph = graph = pruning_groups(model)
         self.dense_params = graph.params()
         floor_params = smallest_params(graph, self.min_neurons, self.width_multiple)
-        if floor_params > self.dense_params / self.target_compression:
+        self.plan = device_plan(model, graph)
+        if self.limits:
+            smallest = self.plan.estimate(floors(graph, self.min_neurons, self.width_multiple), self.per_channel_dense)
+            over = [f"{k} {self.limits[k]:,}" for k in self.limits
+                    if getattr(smallest, k) > self.limits[k] * (1 - SAFETY[k])]
+            if over:
+                raise ValueError(
+                    f"{over[0].split()[0]}: the limit{'s' if len(over) > 1 else ''} {', '.join(over)} "
+                    f"{'are' if len(over) > 1 else 'is'} unreachable: with min_neurons={self.min_neurons} and "
+                    f"width_multiple={self.width_multiple} the smallest network has an estimated "
+                    f"{smallest.flatbuffer_bytes:,} flatbuffer bytes, {smallest.arena_bytes:,} arena bytes and "
+                    f"{smallest.macs:,} MACs{' (' + self.target_board + ')' if self.target_board else ''}")
+        if self.target_compression is not None and floor_params > self.dense_params / self.target_compression:
             raise ValueError(
                 f"target_compression: {self.target_compression:g} is unreachable: with min_neurons="
                 f"{self.min_neurons} and width_multiple={self.width_multiple} the smallest network has "
@@ -227,8 +271,7 @@ class DynHPCallback(keras.callbacks.Callback):
         self.trainer.sync()  # when fit stopped the epoch early
         progress = self.schedule.progress(epoch, self.params.get("epochs", 1))
         if progress is not None:
-            target = self.dense_params * (1 - (1 - 1 / self.target_compression) * progress)
-            self._prune(target)
+            self._prune(progress)
         self._shrink(self.masks.keep)
         if progress is not None and self.stream is not None:
             self._grow_batch()
@@ -246,8 +289,9 @@ class DynHPCallback(keras.callbacks.Callback):
             if self.stream is None:
                 warnings.warn("DynHPCallback: calibration_file needs cb.batches(x, y); not written", stacklevel=2)
             else:
-                save_calibration(self.calibration_file, self.stream.sample(self.calibration_samples, self.seed)[0],
-                                 training_inputs=self.stream.arrays[0])
+                x, y = self.stream.arrays[:2]
+                index = balanced_indices(y, self.calibration_samples, self.seed)
+                save_calibration(self.calibration_file, x[index], training_inputs=x)
         if self.verbose:
             print(self.width_table())
 
@@ -262,9 +306,32 @@ class DynHPCallback(keras.callbacks.Callback):
     def _kept(self) -> list[int]:
         return [int(k.sum()) for k in self.masks.keep]
 
-    def _prune(self, target_params: float) -> None:
-        if self.graph.params(self._kept()) <= target_params:
+    def _prune(self, progress: float) -> None:
+        """Prunes toward the final size at `progress` of the schedule.
+
+        The final size is the stronger of `target_compression` and the largest network whose
+        estimates meet every device limit, found with this event's scores (recomputed at each
+        event, as the widths and scores change). The last event prunes exactly to it, so the
+        limits hold at the end by construction.
+        """
+        if self.target_compression is None and not self.limits:
             return
+        scores = self._scores()
+        final = self.dense_params / self.target_compression if self.target_compression else self.dense_params
+        if self.limits:
+            final = min(final, self._largest_fitting(scores))
+        target = self.dense_params - (self.dense_params - final) * progress
+        if self.graph.params(self._kept()) > target:
+            self.masks.update(select(self.graph, self.masks.keep, scores, target, self.min_neurons,
+                                     self.width_multiple))
+
+    def _largest_fitting(self, scores) -> int:
+        found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,
+                                self.min_neurons, self.width_multiple)
+        # None cannot happen after on_train_begin's check, unless min_neurons changed since.
+        return smallest_params(self.graph, self.min_neurons, self.width_multiple) if found is None else found[0]
+
+    def _scores(self) -> list[np.ndarray]:
         data = None
         if self.criterion == "taylor":
             x, y = self.stream.sample(self.taylor_samples, self.seed + len(self.history))[:2]
@@ -277,8 +344,7 @@ class DynHPCallback(keras.callbacks.Callback):
             full = np.zeros(len(keep))
             full[keep] = narrow
             scores.append(full)
-        self.masks.update(select(self.graph, self.masks.keep, scores, target_params, self.min_neurons,
-                                 self.width_multiple))
+        return scores
 
     def _grow_batch(self) -> None:
         kept = self._kept()
@@ -299,12 +365,16 @@ class DynHPCallback(keras.callbacks.Callback):
         params = self.graph.params(kept)
         memory = memory_for(self.graph, kept, self.current_batch, self.slots,
                             narrow_copy=self.trainer.compact is not None)
+        device = self.plan.estimate(kept, self.per_channel_dense)
         return {
             "epoch": epoch,
             "dynhp/params": params,
             "dynhp/compression": self.dense_params / params,
             "dynhp/batch_size": self.current_batch,
             "dynhp/train_memory_bytes": memory.total,
+            "dynhp/flatbuffer_bytes": device.flatbuffer_bytes,
+            "dynhp/arena_bytes": device.arena_bytes,
+            "dynhp/macs": device.macs,
             "learning_rate": current_learning_rate(self.model.optimizer),
             "widths": self.widths(),
         }

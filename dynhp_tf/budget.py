@@ -1,0 +1,287 @@
+"""Device budgets: int8 flatbuffer bytes, TFLM arena bytes and MACs for given kept widths.
+
+`device_plan(model, graph)` walks the Keras graph once and writes down the int8 program the
+TFLite converter makes of it: which layers become ops (Dense/Conv, pooling, Flatten, Add,
+Softmax) and which fold into the op before them (BatchNormalization, ReLU, Dropout), the
+constant tensors (int8 kernels, int32 biases, per-channel scales) and the activation tensors
+with the pruning group their channels belong to. `DevicePlan.estimate(kept)` is then plain
+arithmetic, cheap enough to call at every pruning step:
+
+- flatbuffer: kernels (1 byte per weight), biases (4 bytes), quantization parameters (12 bytes
+  per channel for per-channel tensors), tensor names, plus a fixed cost per tensor, per op
+  and per file;
+- arena: TFLM's greedy planner (largest buffer first, each at the lowest offset free over its
+  lifetime; 16-byte aligned) over the int8 activations, plus its persistent data: 24 bytes
+  per tensor, per-op state (node, registration, the kernel's op data) and 8 bytes per
+  per-channel output channel (multiplier and shift), plus the allocator's own objects;
+- MACs: `PruningGraph.macs`.
+
+The constants were calibrated against the exporter's real flatbuffers and the `tflite-micro`
+wheel's smallest working arena (64-bit host) on the test suite's and the benchmark's models
+(`tests/test_budget.py` holds them to 5% and 10%). Biases are assumed non-zero, as after
+training: the converter drops an all-zero bias, so an untrained model is a little smaller.
+
+Example:
+    >>> plan = device_plan(model, pruning_groups(model))
+    >>> plan.estimate(plan.graph.sizes).flatbuffer_bytes
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from dynhp_tf._keras import LEGACY
+from dynhp_tf.groups import PruningGraph, _inbound, _shape, as_list
+from dynhp_tf.layers import RULES
+
+# Calibrated on the tflite-micro wheel and TF's converter (see the module docstring).
+FILE_BYTES = 520          # header, operator codes, metadata, signature
+TENSOR_BYTES = 94         # Tensor table, shape vector, buffer entry, per-tensor quantization
+OP_BYTES = 68             # Operator table, input/output vectors, builtin options
+CHANNEL_QUANT_BYTES = 12  # one float scale + one int64 zero point per channel, per tensor
+# "<model>_1/<layer>_1/<TF op>" beyond the two names (tf_keras has no "_1" scope suffixes).
+NAME_PART_BYTES = 10 if LEGACY else 14
+ARENA_FIXED = 700        # interpreter, subgraph and allocator objects, input/output TfLiteTensors
+EVAL_TENSOR_BYTES = 24
+NODE_BYTES = 89          # node and registration structs, per-op allocations
+# Persistent op data of TFLM's reference kernels per op (bytes, 64-bit host).
+OP_DATA = {"FULLY_CONNECTED": 88, "CONV_2D": 84, "DEPTHWISE_CONV_2D": 84, "POOL": 40, "RESHAPE": 0,
+           "SOFTMAX": 92, "ADD": 64, "MEAN": 48, "ELEMENTWISE": 16}
+CHANNEL_DATA_BYTES = 8    # per-channel output multiplier and shift (int32 each)
+# Arena TFLM needs while it plans (temporary tensors and planner lists): when the activations
+# are small, this, not the plan, sets the smallest working arena.
+PLANNING_BYTES_PER_TENSOR, PLANNING_BYTES = 59, -120
+# Activations the converter fuses into the producing op (anything else is an op of its own).
+FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
+ALIGN = 16
+# Pruning aims this much below each limit: the estimates' error on the suite's and the
+# benchmark's models is within 3% (flatbuffer) and 6% (arena), so the export fits on the first try.
+SAFETY = {"flatbuffer_bytes": 0.03, "arena_bytes": 0.06, "macs": 0.0}
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceEstimate:
+    """Estimated device figures of one set of widths (bytes; MACs per inference)."""
+
+    flatbuffer_bytes: int
+    arena_bytes: int
+    macs: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tensor:
+    elements: int           # at full width
+    group: int | None       # the pruning group of its channel axis
+    name_parts: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Constant:
+    weight: int | None      # index into PruningGraph.weights, or None for a small fixed constant
+    bytes_per_element: int
+    channels: int = 0                  # output channels at full width
+    channels_group: int | None = None  # the group that scales them (None: fixed)
+    per_channel: bool | None = False   # scales per channel; None: as the board's dense layers
+    name_parts: int = 1
+    fixed_bytes: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Op:
+    kind: str
+    inputs: tuple[int, ...]
+    output: int
+    constants: tuple[_Constant, ...] = ()  # a per-channel first one adds multipliers to the op data
+
+
+@dataclasses.dataclass(frozen=True)
+class DevicePlan:
+    """The int8 program of a model, as data; `estimate(kept)` gives the device figures."""
+
+    graph: PruningGraph
+    tensors: tuple[_Tensor, ...]
+    ops: tuple[_Op, ...]
+    outputs: tuple[int, ...]
+    name_bytes: int  # average bytes of one name part
+
+    def _scaled(self, elements: int, group: int | None, kept) -> int:
+        if group is None:
+            return elements
+        return elements * int(kept[group]) // self.graph.groups[group].size
+
+    def _channels(self, constant: _Constant, kept) -> int:
+        return self._scaled(constant.channels, constant.channels_group, kept)
+
+    def flatbuffer_bytes(self, kept, per_channel_dense: bool = False) -> int:
+        total = FILE_BYTES + OP_BYTES * len(self.ops)
+        names = sum(t.name_parts for t in self.tensors)
+        count = len(self.tensors)
+        for op in self.ops:
+            for c in op.constants:
+                count += 1
+                names += c.name_parts
+                if c.weight is None:
+                    total += c.fixed_bytes
+                    continue
+                total += self.graph.weights[c.weight].kept_size(kept) * c.bytes_per_element
+                if c.per_channel or (c.per_channel is None and per_channel_dense):
+                    total += CHANNEL_QUANT_BYTES * self._channels(c, kept)
+        return total + TENSOR_BYTES * count + names * self.name_bytes
+
+    def arena_bytes(self, kept, per_channel_dense: bool = False) -> int:
+        sizes = [-(-self._scaled(t.elements, t.group, kept) // ALIGN) * ALIGN for t in self.tensors]
+        first = [0] * len(sizes)
+        last = [0] * len(sizes)
+        for index, op in enumerate(self.ops):
+            first[op.output] = index
+            for t in op.inputs:
+                last[t] = max(last[t], index)
+        for t in self.outputs:
+            last[t] = len(self.ops) - 1
+        head = greedy_plan(sizes, first, last)
+        constants = sum(len(op.constants) for op in self.ops)
+        channels = 0
+        for op in self.ops:
+            c = op.constants[0] if op.constants else None
+            if c is not None and (c.per_channel or (c.per_channel is None and per_channel_dense)):
+                channels += self._channels(c, kept)
+        tail = (ARENA_FIXED + EVAL_TENSOR_BYTES * (len(self.tensors) + constants)
+                + sum(NODE_BYTES + OP_DATA[op.kind] for op in self.ops) + CHANNEL_DATA_BYTES * channels)
+        planning = PLANNING_BYTES_PER_TENSOR * (len(self.tensors) + constants) + PLANNING_BYTES
+        return tail + max(head + ALIGN, planning)
+
+    def estimate(self, kept, per_channel_dense: bool = False) -> DeviceEstimate:
+        """Flatbuffer bytes, host TFLM arena bytes and MACs with `kept[g]` neurons in group g."""
+        return DeviceEstimate(self.flatbuffer_bytes(kept, per_channel_dense),
+                              self.arena_bytes(kept, per_channel_dense), self.graph.macs(kept))
+
+
+def greedy_plan(sizes: list[int], first: list[int], last: list[int]) -> int:
+    """Arena bytes of TFLM's greedy planner: buffers by decreasing size, each at the lowest
+    offset that no buffer placed earlier and alive at the same time occupies."""
+    placed: list[tuple[int, int]] = []  # (offset, buffer)
+    for b in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        offset = 0
+        for start, other in sorted(placed):
+            if first[other] > last[b] or first[b] > last[other]:
+                continue
+            if start - offset >= sizes[b]:
+                break
+            offset = max(offset, start + sizes[other])
+        placed.append((offset, b))
+    return max((o + sizes[b] for o, b in placed), default=0)
+
+
+def device_plan(model, graph: PruningGraph) -> DevicePlan:
+    """The int8 program `dynhp-export` makes of `model` (see the module docstring)."""
+    layers = list(model.layers)
+    inbound = _inbound(model, layers)
+    weight_index = {(w.layer, w.attr): i for i, w in enumerate(graph.weights)}
+    group_of = {a.layer: a.group for a in graph.activations}
+    tensors: list[_Tensor] = []
+    ops: list[_Op] = []
+    out_of: dict[str, int] = {}
+
+    def new_tensor(layer, group, parts=1) -> int:
+        tensors.append(_Tensor(math.prod(d for d in _shape(layer.output)[1:]), group, parts))
+        return len(tensors) - 1
+
+    def weight(layer, attr, size, group, channels, per_channel, parts=1):
+        index = weight_index.get((layer.name, attr))
+        return None if index is None else _Constant(index, size, channels, group, per_channel, parts)
+
+    if type(model).__name__ == "Sequential":  # its layers leave out the input
+        tensors.append(_Tensor(graph.input_elements, None, name_parts=0))
+    for layer in layers:
+        cls = type(layer).__name__
+        kind = RULES[cls].kind
+        ins = [out_of[name] for name in inbound[layer.name]] or ([0] if tensors and kind != "input" else [])
+        src = ins[0] if ins else None
+        group = group_of.get(layer.name, None if src is None else tensors[src].group)
+        activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        if kind in ("input", "preprocess"):
+            out_of[layer.name] = new_tensor(layer, None, parts=0) if src is None else src
+        elif kind == "producer" or cls == "DepthwiseConv2D":
+            # Conv kernels are always per-channel; Dense kernels as the board's library needs.
+            conv = len(_shape(layer.output)) > 2
+            op_kind = ("DEPTHWISE_CONV_2D" if cls == "DepthwiseConv2D" else "CONV_2D") if conv else "FULLY_CONNECTED"
+            channels = int(_shape(layer.output)[-1])
+            per_channel = True if conv else None
+            parts = (3 if conv else 1) + (activation in FUSED_ACTIVATIONS and activation != "linear")
+            kernel = (weight(layer, "kernel", 1, group, channels, per_channel)
+                      or weight(layer, "depthwise_kernel", 1, group, channels, per_channel))
+            bias = weight(layer, "bias", 4, group, channels, per_channel, parts)
+            out = new_tensor(layer, group, parts + (not conv))
+            ops.append(_Op(op_kind, (src,), out, tuple(c for c in (kernel, bias) if c is not None)))
+            if activation not in FUSED_ACTIVATIONS:
+                out = _separate_activation(activation, out, tensors, ops)
+            out_of[layer.name] = out
+        elif kind == "channelwise" or (kind == "pass" and _shape(layer.output) == _shape(layer.input)
+                                       and activation in FUSED_ACTIVATIONS):
+            out_of[layer.name] = src  # folded into the op before it (BatchNorm, ReLU, Dropout)
+            if src is not None and cls == "BatchNormalization":
+                tensors[src] = dataclasses.replace(tensors[src], name_parts=tensors[src].name_parts + 5)
+        elif kind == "view" and len(_shape(layer.input)) == 2:
+            out_of[layer.name] = src
+        else:
+            op_kind = {"view": "RESHAPE", "add": "ADD"}.get(kind) or _pass_kind(cls, activation)
+            fixed = (_Constant(None, 0, fixed_bytes=8),) if op_kind in ("RESHAPE", "MEAN") else ()
+            out = new_tensor(layer, group)
+            ops.append(_Op(op_kind, tuple(ins), out, fixed))
+            out_of[layer.name] = out
+    outputs = tuple(out_of[t._keras_history[0].name] for t in as_list(model.outputs))
+    name_bytes = len(model.name) + sum(len(layer.name) for layer in layers) // max(1, len(layers))
+    return DevicePlan(graph, tuple(tensors), tuple(ops), outputs, name_bytes + NAME_PART_BYTES)
+
+
+def _pass_kind(cls: str, activation: str) -> str:
+    if "Pooling" in cls:
+        return "MEAN" if cls.startswith("Global") and "Average" in cls else "POOL"
+    if activation == "softmax":
+        return "SOFTMAX"
+    return "ELEMENTWISE"
+
+
+def _separate_activation(activation, out, tensors, ops) -> int:
+    tensors.append(dataclasses.replace(tensors[out], name_parts=0))  # "Identity" or short
+    ops.append(_Op("SOFTMAX" if activation == "softmax" else "ELEMENTWISE", (out,), len(tensors) - 1))
+    return len(tensors) - 1
+
+
+def meets(estimate: DeviceEstimate, limits: dict[str, int]) -> bool:
+    """Every limit holds, with the estimator's safety margin (`SAFETY`)."""
+    return all(getattr(estimate, k) <= v * (1 - SAFETY[k]) for k, v in limits.items())
+
+
+def largest_fitting(plan: DevicePlan, keep, scores, limits: dict[str, int], per_channel_dense=False,
+                    min_neurons=1, multiple=1):
+    """The largest network reachable from `keep` by pruning in `scores` order that meets `limits`.
+
+    Returns (params, keep), or None when even the smallest network (`min_neurons`) misses.
+    Bisects the parameter target of `dynhp_tf.selection.select`: a smaller target removes a
+    superset of neurons, so every estimate only falls.
+    """
+    from dynhp_tf.selection import select, smallest_params
+
+    graph = plan.graph
+
+    def fitting(k):
+        return meets(plan.estimate([int(x.sum()) for x in k], per_channel_dense), limits)
+
+    if fitting(keep):
+        return graph.params([int(k.sum()) for k in keep]), keep
+    low, high = smallest_params(graph, min_neurons, multiple), graph.params([int(k.sum()) for k in keep])
+    best = select(graph, keep, scores, low, min_neurons, multiple)
+    if not fitting(best):
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        candidate = select(graph, keep, scores, middle, min_neurons, multiple)
+        if fitting(candidate):
+            low, best = middle, candidate
+        else:
+            high = middle
+    return low, best

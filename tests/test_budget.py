@@ -1,0 +1,91 @@
+"""The device-budget estimator against the real converter and the real TFLM arena."""
+import numpy as np
+import pytest
+
+from converters.quantize import quantize_int8
+from converters.tflm_check import run_tflm
+from dynhp_tf._keras import keras
+from dynhp_tf.board_profiles import arena_with_margin, model_limits, read_profile
+from dynhp_tf.budget import device_plan, greedy_plan
+from dynhp_tf.compact import narrow_model
+from dynhp_tf.groups import pruning_groups
+from tests import export_models, models
+
+L = keras.layers
+
+
+def lenet300100():
+    return keras.Sequential([keras.Input((28, 28)), L.Flatten(name="flatten"),
+                             L.Dense(300, activation="relu", name="fc1"), L.Dense(100, activation="relu", name="fc2"),
+                             L.Dense(10, activation="softmax", name="out")], name="lenet300100")
+
+
+def lenet5():
+    return keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(6, 5, padding="same", activation="relu", name="conv1"),
+                             L.MaxPooling2D(name="pool1"), L.Conv2D(16, 5, activation="relu", name="conv2"),
+                             L.MaxPooling2D(name="pool2"), L.Flatten(name="flatten"),
+                             L.Dense(120, activation="relu", name="fc1"), L.Dense(10, activation="softmax", name="out")],
+                            name="lenet5")
+
+
+# The suite's models (tests/models.py, tests/export_models.py) and the benchmark's networks.
+MODELS = {"mlp": models.mlp, "cnn": models.cnn, "residual": models.residual, "tiny": export_models.tiny_mlp,
+          "lenet300100": lenet300100, "lenet5": lenet5}
+
+
+def trained_like(model, seed=0):
+    """Non-zero biases, as after training (the converter drops an all-zero bias)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(scale=0.05, size=layer.bias.shape).astype("float32"))
+    return model
+
+
+def measured(model, per_channel):
+    x = np.random.default_rng(0).random((32, *model.inputs[0].shape[1:]), dtype=np.float32)
+    flatbuffer = quantize_int8(model, x, per_channel_dense=per_channel)
+    _, arena = run_tflm(flatbuffer, np.zeros((1, *model.inputs[0].shape[1:]), np.int8))
+    return len(flatbuffer), arena["arena_min"]
+
+
+def check(estimate, flatbuffer_bytes, arena_bytes):
+    assert abs(estimate.flatbuffer_bytes / flatbuffer_bytes - 1) <= 0.05, (estimate, flatbuffer_bytes)
+    assert abs(estimate.arena_bytes / arena_bytes - 1) <= 0.10, (estimate, arena_bytes)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_estimate_matches_the_converter_and_tflm(name):
+    model = trained_like(MODELS[name]())
+    graph = pruning_groups(model)
+    plan = device_plan(model, graph)
+    check(plan.estimate(graph.sizes), *measured(model, per_channel=False))
+    assert plan.estimate(graph.sizes).macs == graph.macs()
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "lenet300100"])
+def test_estimate_follows_the_kept_widths(name):
+    """The plan of the full network predicts the narrow network the exporter builds."""
+    model = trained_like(MODELS[name]())
+    graph = pruning_groups(model)
+    keep = [np.arange(g.size) < max(1, g.size // 3) for g in graph.groups]
+    kept = [int(k.sum()) for k in keep]
+    narrow = narrow_model(model, graph, keep)
+    estimate = device_plan(model, graph).estimate(kept, per_channel_dense=True)
+    check(estimate, *measured(narrow, per_channel=True))
+    assert estimate.macs == pruning_groups(narrow).macs()
+
+
+def test_greedy_plan_reuses_memory_of_dead_buffers():
+    # a(0..1) and c(2..3) never live together: they share offset 0; b lives with both.
+    assert greedy_plan([64, 32, 64], [0, 1, 2], [1, 2, 3]) == 96
+    assert greedy_plan([64, 32, 64], [0, 0, 0], [3, 3, 3]) == 160
+
+
+def test_board_limits_are_what_the_fit_check_allows():
+    profile = read_profile("nano33ble")
+    limits = model_limits(profile)
+    room = min(profile["arena_budget_bytes"], profile["ram_bytes"] - profile["base_ram_bytes"])
+    assert arena_with_margin(limits["arena_bytes"], profile["arena_margin"]) <= room
+    assert arena_with_margin(limits["arena_bytes"] + 16, profile["arena_margin"]) > room
+    assert limits["flatbuffer_bytes"] == profile["flash_bytes"] - profile["base_flash_bytes"]
