@@ -1,18 +1,36 @@
-"""dynhp-tf: Dynamic Hard Pruning (DynHP) of whole neurons for Keras, training side."""
-from dynhp_tf.batching import BatchStream
-from dynhp_tf.callback import DynHPCallback
-from dynhp_tf.compact import narrow_model, removable_neurons
-from dynhp_tf.error_maps import ErrorMapConv2D, error_map_pruning, strip_error_map_pruning
-from dynhp_tf.flops import TrainingFlops, per_sample_flops
-from dynhp_tf.groups import PruningGraph, PruningGroup, UnsupportedLayerError, pruning_groups
-from dynhp_tf.instance_filter import InstanceFilter, ThresholdRule
-from dynhp_tf.layers import LayerRule, register_layer
-from dynhp_tf.memory import TrainingMemory, training_memory
-from dynhp_tf.schedule import PruningSchedule
+"""dynhp-tf: Dynamic Hard Pruning (DynHP) of whole neurons for Keras, training side.
 
-__all__ = ["BatchStream", "DynHPCallback", "LayerRule", "PruningGraph", "PruningGroup", "PruningSchedule",
-           "TrainingMemory", "UnsupportedLayerError", "narrow_model", "pruning_groups", "register_layer",
-           "removable_neurons", "training_memory"]
-__all__ += ["ErrorMapConv2D", "InstanceFilter", "ThresholdRule", "TrainingFlops", "error_map_pruning",
-            "per_sample_flops", "strip_error_map_pruning"]
+The public names load on first use (PEP 562), so tools that only read board profiles or
+results (`dynhp-export --list-boards`, `dynhp-monitor`) do not start TensorFlow.
+"""
+import importlib
+
+_PUBLIC = {
+    "dynhp_tf.batching": ["BatchStream"],
+    "dynhp_tf.callback": ["DynHPCallback"],
+    "dynhp_tf.compact": ["narrow_model", "removable_neurons"],
+    "dynhp_tf.error_maps": ["ErrorMapConv2D", "error_map_pruning", "strip_error_map_pruning"],
+    "dynhp_tf.flops": ["TrainingFlops", "per_sample_flops"],
+    "dynhp_tf.groups": ["PruningGraph", "PruningGroup", "UnsupportedLayerError", "pruning_groups"],
+    "dynhp_tf.halo": ["Halo"],
+    "dynhp_tf.instance_filter": ["InstanceFilter", "ThresholdRule"],
+    "dynhp_tf.layers": ["LayerRule", "register_layer"],
+    "dynhp_tf.memory": ["TrainingMemory", "training_memory"],
+    "dynhp_tf.online": ["OnlineTrainer"],
+    "dynhp_tf.schedule": ["PruningSchedule"],
+}
+_HOME = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = sorted(_HOME)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name not in _HOME:
+        raise AttributeError(f"module 'dynhp_tf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
