@@ -8,10 +8,20 @@ Per epoch it prints params, batch, seconds per real step, and the measured train
 the peak resident set of the epoch (Linux VmHWM, reset at each epoch start through
 /proc/self/clear_refs) minus the process's resident set after TensorFlow started, the data was
 loaded and one tiny op ran (the runtime's own baseline). Beside it, the memory model's figure
-(`dynhp/train_memory_bytes`, which counts the full-width weights that stay in the user's model).
+(`dynhp/train_memory_bytes`, which counts the full-width weights that stay in the user's model),
+and how well the model predicts the measured saving against dense.
+
+The contenders run with TF_ENABLE_ONEDNN_OPTS=0 unless `--onednn` is given: TensorFlow's oneDNN
+CPU allocator keeps a pool as large as the largest memory the process ever used, so with it a
+process never shows memory that was freed (dense and DynHP alike keep their first-epoch peak).
+
+`--overhead` measures instead what the callback costs when it has nothing to prune (the schedule
+not started): plain `model.fit(x, y)` vs `DynHPCallback` fed by `cb.batches`, LeNet-300-100,
+same batch, alternating runs; the ratio of the best epoch times.
 
     python -m benchmarks.physical [--hidden 4096] [--epochs 10] [--samples 6400] [--batch-size 64]
-        [--target 10] [--out benchmarks/results/physical.json]
+        [--target 10] [--onednn] [--out benchmarks/results/physical.json]
+    python -m benchmarks.physical --overhead [--out benchmarks/results/overhead.json]
 """
 from __future__ import annotations
 
@@ -60,7 +70,7 @@ def train(name: str, args) -> dict:
         def on_epoch_begin(self, epoch, logs=None):
             # What trains this epoch: the batch and widths set at the end of the previous one.
             self.batch = cb.stream.batch_size if cb else args.batch_size
-            self.params = cb.graph.params(cb._kept()) if cb else model.count_params()
+            self.params = cb.graph.params(cb.masks.keep) if cb else model.count_params()
             _reset_peak()
             self.start = time.perf_counter()
 
@@ -92,19 +102,29 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--target", type=float, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--onednn", action="store_true", help="keep TensorFlow's oneDNN ops and allocator")
+    parser.add_argument("--overhead", action="store_true", help="callback overhead with nothing to prune")
+    parser.add_argument("--repeats", type=int, default=3, help="--overhead: alternating runs per contender")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     parser.add_argument("--out", default="benchmarks/results/physical.json")
     args = parser.parse_args(argv)
     if args.only:
-        print(json.dumps(train(args.only, args)))
+        print(json.dumps(overhead_run(args.only, args) if args.overhead else train(args.only, args)))
         return
-    results = []
-    for name in ("dense", "dynhp-fixed", "dynhp"):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if not args.onednn:
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+
+    def run(name):
         command = [sys.executable, "-m", "benchmarks.physical", "--only", name] + (argv or sys.argv[1:])
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode:
             sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    if args.overhead:
+        return report_overhead(args, [run(name) for _ in range(args.repeats) for name in ("plain", "idle-dynhp")])
+    results = [run(name) for name in ("dense", "dynhp-fixed", "dynhp")]
     dense = results[0]["epochs"]
     print(f"{'run':<12}{'epoch':>6}{'params':>12}{'batch':>7}{'ms/step':>9}{'x dense':>8}"
           f"{'peak MiB':>10}{'x dense':>8}{'model MiB':>11}")
@@ -126,10 +146,57 @@ def main(argv=None):
             "last_epoch_memory_ratio": last["peak_bytes"] / last_dense["peak_bytes"],
             "max_peak_over_dense_peak": max(r["peak_bytes"] for r in run["epochs"]) /
                                         max(d["peak_bytes"] for d in dense),
+            # The memory model against the measurement: the saving over dense, in bytes.
+            "last_epoch_saving_measured_bytes": last_dense["peak_bytes"] - last["peak_bytes"],
+            "last_epoch_saving_modeled_bytes": run["epochs"][0]["modeled_bytes"] - last["modeled_bytes"],
         }
+        entry = summary[run["name"]]
+        entry["saving_modeled_over_measured"] = (entry["last_epoch_saving_modeled_bytes"] /
+                                                 entry["last_epoch_saving_measured_bytes"])
     print(json.dumps(summary, indent=1))
     with open(args.out, "w") as f:
         json.dump({"args": vars(args), "runs": results, "summary": summary}, f, indent=1)
+
+
+def overhead_run(name: str, args) -> dict:
+    """Epoch times of LeNet-300-100 trained plainly or with an idle DynHPCallback."""
+    from dynhp_tf import DynHPCallback
+    from dynhp_tf._keras import keras
+    from dynhp_tf.datasets import fashion_mnist
+
+    (x, y), _ = fashion_mnist()
+    x, y = x[:args.samples].reshape(args.samples, -1).astype("float32"), y[:args.samples]
+    keras.utils.set_random_seed(args.seed)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(300, activation="relu"),
+                              keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10)])
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    seconds = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seconds.append(-time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: seconds.__setitem__(-1, seconds[-1] + time.perf_counter()))
+    if name == "plain":
+        model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, callbacks=[timer], verbose=0)
+    else:  # the only event is at the end of the last epoch: every epoch before it has nothing to prune
+        last = args.epochs - 1
+        cb = DynHPCallback(target_compression=args.target, start_epoch=last, end_epoch=last,
+                           batch_size=args.batch_size, verbose=0)
+        model.fit(cb.batches(x, y, seed=args.seed), epochs=args.epochs, callbacks=[cb, timer], verbose=0)
+    return {"name": name, "seconds": seconds}
+
+
+def report_overhead(args, runs: list[dict]) -> None:
+    """Best epoch time (first, tracing epoch and the last, pruning one left out) per contender."""
+    best = {}
+    for run in runs:
+        best[run["name"]] = min(best.get(run["name"], float("inf")), min(run["seconds"][1:-1]))
+    ratio = best["idle-dynhp"] / best["plain"]
+    print(f"LeNet-300-100, {args.samples} samples, batch {args.batch_size}, {args.repeats} alternating runs each")
+    for name, value in best.items():
+        print(f"{name:<12} best epoch {value:.3f} s")
+    print(f"overhead (idle DynHPCallback / plain fit): {ratio:.3f}x (target <= 1.05x)")
+    with open(args.out, "w") as f:
+        json.dump({"args": vars(args), "runs": runs, "best_epoch_seconds": best, "ratio": ratio}, f, indent=1)
 
 
 if __name__ == "__main__":

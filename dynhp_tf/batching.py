@@ -46,14 +46,20 @@ class BatchStream:
         return tuple(a[index] for a in self.arrays)
 
     def _epoch(self):
-        batch = self.batch_size  # read once: the size is fixed for the whole epoch
+        """The epoch's sample order and batch size, read once: the size is fixed for the epoch."""
         rng = np.random.default_rng(None if self.seed is None else (self.seed, next(self._starts)))
         order = rng.permutation(self.num_samples) if self.shuffle else np.arange(self.num_samples)
-        for start in range(0, self.num_samples, batch):
-            index = order[start:start + batch]
-            yield tuple(a[index] for a in self.arrays)
+        yield order, np.int64(self.batch_size)
 
     def dataset(self) -> tf.data.Dataset:
-        signature = tuple(tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype)) for a in self.arrays)
-        data = tf.data.Dataset.from_generator(self._epoch, output_signature=signature)
-        return data.apply(tf.data.experimental.assert_cardinality(self.max_steps))
+        # Python runs once per epoch (the order and the size); batching and gathering run in
+        # TensorFlow, prefetched, so feeding costs what Keras's own array input costs. The
+        # generator starts when an epoch's iterator does, after the previous epoch's end, so
+        # a grown batch applies from the next epoch on.
+        tensors = tuple(tf.convert_to_tensor(a) for a in self.arrays)
+        epochs = tf.data.Dataset.from_generator(self._epoch, output_signature=(
+            tf.TensorSpec((self.num_samples,), tf.int64), tf.TensorSpec((), tf.int64)))
+        data = epochs.flat_map(lambda order, size: tf.data.Dataset.from_tensor_slices(order).batch(size))
+        data = data.map(lambda index: tuple(tf.gather(t, index) for t in tensors),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        return data.apply(tf.data.experimental.assert_cardinality(self.max_steps)).prefetch(tf.data.AUTOTUNE)
