@@ -6,6 +6,7 @@ under each setting and counts, on the 10,000 test images, how often the int8 mod
 builtin kernels, which TFLM matches to within one rounding step) picks the float model's class.
 
     nice -n 10 python -m benchmarks.int8_fidelity --epochs 8
+    nice -n 10 python -m benchmarks.int8_fidelity --network lenet5 --epochs 4
 
 Budget: one training run (about a minute on 2 idle cores at 8 epochs) plus six conversions (two after bias correction).
 """
@@ -39,17 +40,31 @@ def int8_classes(flatbuffer: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.array(result), np.array(tied)
 
 
+# The demo's network (LeNet-300-100) and the comparison benchmark's CNN (`benchmarks.runner.lenet5`,
+# which imports tfmot and runs on tf_keras only, so its layers are repeated here).
+NETWORKS = {
+    "lenet300100": lambda: [keras.Input((28, 28)), keras.layers.Flatten(),
+                            keras.layers.Dense(300, activation="relu"), keras.layers.Dense(100, activation="relu"),
+                            keras.layers.Dense(10, activation="softmax")],
+    "lenet5": lambda: [keras.Input((28, 28, 1)), keras.layers.Conv2D(6, 5, padding="same", activation="relu"),
+                       keras.layers.MaxPooling2D(), keras.layers.Conv2D(16, 5, activation="relu"),
+                       keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                       keras.layers.Dense(120, activation="relu"), keras.layers.Dense(10, activation="softmax")],
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--out", default="benchmarks/results/int8_fidelity.json")
+    parser.add_argument("--network", choices=sorted(NETWORKS), default="lenet300100")
+    parser.add_argument("--out", help="default: benchmarks/results/int8_fidelity[_lenet5].json")
     args = parser.parse_args(argv)
+    args.out = args.out or f"benchmarks/results/int8_fidelity{'' if args.network == 'lenet300100' else '_' + args.network}.json"
     (x_train, y_train), (x_test, y_test) = fashion_mnist()
+    if args.network == "lenet5":
+        x_train, x_test = x_train[..., None], x_test[..., None]
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((28, 28)), keras.layers.Flatten(),
-        keras.layers.Dense(300, activation="relu"), keras.layers.Dense(100, activation="relu"),
-        keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(NETWORKS[args.network]())
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     cb = DynHPCallback(target_compression=10, width_multiple=4, batch_size=32, verbose=0)
     model.fit(cb.batches(x_train, y_train), epochs=args.epochs, verbose=2)
@@ -66,7 +81,7 @@ def main(argv=None):
         "class-balanced calibration, per-tensor, bias correction": (balanced_pick, False, True),
         "class-balanced calibration, per-channel, bias correction": (balanced_pick, True, True),
     }
-    results = {"epochs": args.epochs, "float_accuracy": float(np.mean(float_classes == y_test)), "settings": {}}
+    results = {"network": args.network, "epochs": args.epochs, "float_accuracy": float(np.mean(float_classes == y_test)), "settings": {}}
     for name, (pick, per_channel, *bias_correction) in settings.items():
         model = compact
         if bias_correction:
