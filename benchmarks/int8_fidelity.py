@@ -8,7 +8,8 @@ builtin kernels, which TFLM matches to within one rounding step) picks the float
     nice -n 10 python -m benchmarks.int8_fidelity --epochs 8
     nice -n 10 python -m benchmarks.int8_fidelity --network lenet5 --epochs 4
 
-Budget: one training run (about a minute on 2 idle cores at 8 epochs) plus six conversions (two after bias correction).
+Budget: one training run (about a minute on 2 idle cores at 8 epochs) plus nine conversions and
+two one-epoch fine-tunings (about 2 minutes more).
 """
 import argparse
 import json
@@ -22,6 +23,7 @@ from dynhp_tf import DynHPCallback
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import balanced_indices
 from dynhp_tf.datasets import fashion_mnist
+from dynhp_tf.int8_finetune import narrow_logit_range
 
 
 def int8_classes(flatbuffer: bytes, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,6 +58,7 @@ NETWORKS = {
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--finetune-epochs", type=int, default=1, help="of narrow_logit_range and its control")
     parser.add_argument("--network", choices=sorted(NETWORKS), default="lenet300100")
     parser.add_argument("--out", help="default: benchmarks/results/int8_fidelity[_lenet5].json")
     args = parser.parse_args(argv)
@@ -68,34 +71,53 @@ def main(argv=None):
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     cb = DynHPCallback(target_compression=10, width_multiple=4, batch_size=32, verbose=0)
     model.fit(cb.batches(x_train, y_train), epochs=args.epochs, verbose=2)
-    compact = compact_model(model).model
-    float_classes = np.asarray(compact.predict(x_test, batch_size=512, verbose=0)).argmax(axis=1)
     n = MAX_CALIBRATION_SAMPLES
     random_pick = np.random.default_rng(0).permutation(len(x_train))[:n]
     balanced_pick = balanced_indices(y_train, n, seed=0)
+    # (calibration, per-channel dense, bias correction, logit-range fine-tuning weight or None)
     settings = {
-        "random calibration, per-tensor (before)": (random_pick, False),
-        "class-balanced calibration, per-tensor (boards)": (balanced_pick, False),
-        "random calibration, per-channel": (random_pick, True),
-        "class-balanced calibration, per-channel (C runtime)": (balanced_pick, True),
-        "class-balanced calibration, per-tensor, bias correction": (balanced_pick, False, True),
-        "class-balanced calibration, per-channel, bias correction": (balanced_pick, True, True),
+        "random calibration, per-tensor (before)": (random_pick, False, False, None),
+        "class-balanced calibration, per-tensor (boards)": (balanced_pick, False, False, None),
+        "random calibration, per-channel": (random_pick, True, False, None),
+        "class-balanced calibration, per-channel (C runtime)": (balanced_pick, True, False, None),
+        "class-balanced calibration, per-tensor, bias correction": (balanced_pick, False, True, None),
+        "class-balanced calibration, per-channel, bias correction": (balanced_pick, True, True, None),
+        # The fine-tuning is one more epoch: the control is that epoch without the penalty.
+        "balanced, per-tensor, +fine-tuning without penalty (control)": (balanced_pick, False, False, 0.0),
+        "balanced, per-tensor, +narrow_logit_range": (balanced_pick, False, False, 1.0),
+        "balanced, per-channel, +narrow_logit_range": (balanced_pick, True, False, 1.0),
     }
-    results = {"network": args.network, "epochs": args.epochs, "float_accuracy": float(np.mean(float_classes == y_test)), "settings": {}}
-    for name, (pick, per_channel, *bias_correction) in settings.items():
-        model = compact
+    results = {"network": args.network, "epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "settings": {}}
+    tuned = {}  # penalty weight -> (compact model, its float classes)
+
+    def float_model(weight):
+        if weight not in tuned:
+            source = model
+            if weight is not None:
+                source = keras.models.clone_model(model)
+                source.set_weights(model.get_weights())
+                results[f"logit_range_weight_{weight:g}"] = narrow_logit_range(
+                    source, x_train, y_train, weight=weight, epochs=args.finetune_epochs)
+            compact = compact_model(source).model
+            tuned[weight] = compact, np.asarray(compact.predict(x_test, batch_size=512, verbose=0)).argmax(axis=1)
+        return tuned[weight]
+
+    for name, (pick, per_channel, bias_correction, weight) in settings.items():
+        compact, float_classes = float_model(weight)
         if bias_correction:
-            model, _ = correct_biases(compact, x_train[pick], per_channel_dense=per_channel)
-        classes, tied = int8_classes(quantize_int8(model, x_train[pick], per_channel_dense=per_channel), x_test)
+            compact, _ = correct_biases(compact, x_train[pick], per_channel_dense=per_channel)
+        classes, tied = int8_classes(quantize_int8(compact, x_train[pick], per_channel_dense=per_channel), x_test)
         differ = classes != float_classes
         row = results["settings"][name] = {
             "agreement": float(np.mean(~differ)), "int8_accuracy": float(np.mean(classes == y_test)),
+            "float_accuracy": float(np.mean(float_classes == y_test)),
+            "params": int(compact.count_params()),
             # A tie in the int8 scores means the float top-2 were within one int8 step.
             "disagreements_at_a_tie": float(np.mean(tied[differ])) if differ.any() else 0.0}
         print(f"{name:58s} agreement {100 * row['agreement']:.2f}%  int8 accuracy "
-              f"{100 * row['int8_accuracy']:.2f}%  disagreements at a tie "
-              f"{100 * row['disagreements_at_a_tie']:.0f}%", flush=True)
-    print(f"float accuracy {100 * results['float_accuracy']:.2f}%")
+              f"{100 * row['int8_accuracy']:.2f}%  float accuracy {100 * row['float_accuracy']:.2f}%  "
+              f"disagreements at a tie {100 * row['disagreements_at_a_tie']:.0f}%", flush=True)
+    print("logit ranges:", {k: v for k, v in results.items() if k.startswith("logit_range")})
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
 
