@@ -70,7 +70,7 @@ def main(argv=None):
     model = keras.Sequential(NETWORKS[args.network]())
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     cb = DynHPCallback(target_compression=10, width_multiple=4, batch_size=32, verbose=0)
-    model.fit(cb.batches(x_train, y_train), epochs=args.epochs, verbose=2)
+    model.fit(cb.batches(x_train, y_train), epochs=args.epochs, callbacks=[cb], verbose=2)
     n = MAX_CALIBRATION_SAMPLES
     random_pick = np.random.default_rng(0).permutation(len(x_train))[:n]
     balanced_pick = balanced_indices(y_train, n, seed=0)
