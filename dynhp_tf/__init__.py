@@ -14,6 +14,7 @@ _PUBLIC = {
     "dynhp_tf.groups": ["PruningGraph", "PruningGroup", "UnsupportedLayerError", "pruning_groups"],
     "dynhp_tf.halo": ["Halo"],
     "dynhp_tf.instance_filter": ["InstanceFilter", "ThresholdRule"],
+    "dynhp_tf.int8_finetune": ["narrow_logit_range"],
     "dynhp_tf.layers": ["LayerRule", "register_layer"],
     "dynhp_tf.memory": ["TrainingMemory", "training_memory"],
     "dynhp_tf.online": ["OnlineTrainer"],

@@ -1,0 +1,43 @@
+"""Logit-range fine-tuning: the logits' range shrinks, accuracy holds, pruned neurons stay pruned."""
+import numpy as np
+import pytest
+
+from dynhp_tf._keras import keras
+from dynhp_tf.int8_finetune import narrow_logit_range
+
+
+def _blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, 1200)
+    x = (rng.normal(size=(1200, 8)) + 3 * np.eye(3, 8)[y]).astype(np.float32)
+    return x, y
+
+
+def test_logit_range_shrinks_and_pruned_neurons_stay_zero():
+    keras.utils.set_random_seed(0)
+    x, y = _blobs()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=30, batch_size=64, verbose=0)  # large lr: confident, wide logits
+    hidden, out = model.layers[0], model.layers[1]
+    kernel, bias = hidden.get_weights()
+    kernel[:, :4], bias[:4] = 0, 0  # four neurons pruned, as DynHP leaves them
+    hidden.set_weights([kernel, bias])
+    out_kernel, out_bias = out.get_weights()
+    out_kernel[:4] = 0
+    out.set_weights([out_kernel, out_bias])
+    accuracy = lambda: np.mean(model.predict(x, verbose=0).argmax(1) == y)  # noqa: E731
+    before = accuracy()
+
+    result = narrow_logit_range(model, x, y, epochs=5, learning_rate=3e-3, quantile=90)
+    width = lambda r: r[1] - r[0]  # noqa: E731
+    assert width(result["range_after"]) < 0.8 * width(result["range_before"])
+    assert np.all(hidden.get_weights()[0][:, :4] == 0) and np.all(out.get_weights()[0][:4] == 0)
+    assert accuracy() > before - 0.02
+
+
+def test_a_model_without_logits_is_refused():
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="relu")])
+    with pytest.raises(ValueError, match="last layer must be a Dense"):
+        narrow_logit_range(model, *_blobs())
