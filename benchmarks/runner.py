@@ -133,16 +133,25 @@ def step_budget(cfg, samples: int) -> int:
 
 
 class _StopAfterSteps(keras.callbacks.Callback):
-    """Ends fit after `steps` optimizer steps (equal-steps fairness)."""
+    """Ends fit after `steps` real optimizer steps of DynHP's stream (equal-steps fairness).
 
-    def __init__(self, steps):
+    Keras schedules the initial batch size's step count every epoch; with a grown batch only
+    `stream.steps` of them are real, the rest are no-ops (dynhp_tf.batching), so those count.
+    """
+
+    def __init__(self, steps, stream):
         super().__init__()
-        self.steps, self.done = steps, 0
+        self.steps, self.stream, self.before, self.epoch_steps = steps, stream, 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_steps = self.stream.steps  # the batch only grows between epochs
 
     def on_train_batch_end(self, batch, logs=None):
-        self.done += 1
-        if self.done >= self.steps:
+        if self.before + min(batch + 1, self.epoch_steps) >= self.steps:
             self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.before += self.epoch_steps
 
 
 def _dense_memory(model) -> dict:
@@ -234,11 +243,12 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     accuracy = _TestAccuracy(x_test, y_test)
     # Accuracy first: it sees each epoch's network before DynHP prunes it at that epoch's end.
     callbacks, epochs = [accuracy, cb], cfg["epochs"]
+    stream = cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed)
     if fairness == "steps" and grow_batch:  # more epochs at the grown batch, until dense's steps are spent
-        callbacks.append(_StopAfterSteps(step_budget(cfg, len(x))))
+        callbacks.append(_StopAfterSteps(step_budget(cfg, len(x)), cb.stream))
         epochs = cfg["epochs"] * MEMORY_MAX_BATCH // BATCH_SIZE
     start = time.perf_counter()
-    model.fit(cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed), epochs=epochs, callbacks=callbacks, verbose=0)
+    model.fit(stream, epochs=epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start - accuracy.seconds
     # cb.history[e] describes the network after epoch e's pruning, i.e. the one epoch e+1 trains.
     in_use = [{"params": cb.dense_params, "batch_size": BATCH_SIZE, "memory_bytes": dense_memory,
