@@ -3,6 +3,7 @@
 The runner trains on tf_keras only (tfmot needs it), so its checks run in the suite's tf_keras
 pass; the ranking and the command line are checked on both frameworks.
 """
+import json
 import os
 
 import numpy as np
@@ -120,3 +121,43 @@ def test_equal_memory_trains_narrow_networks_at_the_largest_batch_that_fits(runn
     assert bigger > budget and batch < 192  # the largest batch that fits
     _, dense = runner.train_dense(runner.lenet300100, tiny_data, cfg, 0)
     assert dense["batch_size_final"] == runner.BATCH_SIZE and dense["memory_peak_bytes"] == budget
+
+
+def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_path, monkeypatch):
+    from benchmarks import payoff
+    from benchmarks.sections import kept_sections
+
+    def results(fairness, cost=None):
+        runs = []
+        for contender, accuracy, fits in (("dense", 0.85, True), ("dynhp", 0.84, True), ("tfmot", 0.86, False),
+                                          ("prune_once", 0.81, True)):
+            runs.append({"network": "lenet5", "contender": contender, "seed": 0, "int8_tflm_accuracy": accuracy,
+                         "compression": None if contender == "dense" else 10, "params": 100,
+                         "flatbuffer_bytes": 1000, "arena_bytes": 300, "memory_peak_bytes": 10 if fits else 12,
+                         "fits_memory_budget": fits, "optimizer_steps": 375, "batch_size_final": 32,
+                         "widths": {"conv1": 6 if cost else 1}})
+        meta = {"config": {"seeds": 1, "epochs": 3, "train_samples": 4000, "test_samples": 2000},
+                "status": "complete", "networks": {"lenet5": {"title": "LeNet-5-style CNN"}}}
+        return {"meta": meta, "runs": runs}
+
+    def outputs(mode, fairness="epochs", cost=None):
+        path = tmp_path / f"{mode}_{fairness}_{cost}.json"
+        return path, None, None
+
+    for fairness in ("epochs", "memory"):  # equal steps not run: the section says so
+        outputs("quick", fairness)[0].write_text(json.dumps(results(fairness)))
+    outputs("quick", "epochs", "params")[0].write_text(json.dumps(results("epochs", "params")))
+    monkeypatch.setattr(payoff.compare, "outputs", outputs)
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n")
+
+    payoff.main(["--quick", "--output", str(doc)])
+
+    text = kept_sections(doc.read_text())
+    assert text.startswith("<!-- section:payoff -->") and "Quick mode only, not the full protocol" in text
+    assert "### Equal epochs" in text and "### Equal memory" in text
+    assert "Not run yet: `python -m benchmarks.compare --quick --mode steps`" in text
+    assert "| 10x | tfmot prune_low_magnitude | 86.00 | -2.00 |" in text and "| no |" in text
+    assert "| 10x | prune once + fine-tune | 81.00 | +3.00 |" in text
+    assert "| 10x | dense baseline | 85.00 | -1.00 |" in text
+    assert "ranking_cost='params'" in text and "| 1 | 6 |" in text
