@@ -296,6 +296,7 @@ def train_tfmot(build, data, cfg, seed, nonzero_target):
     return tfmot.sparsity.keras.strip_pruning(model), {
         "train_seconds": seconds, "memory_peak_bytes": total, "memory_mean_bytes": total,
         "memory_final_bytes": total, "batch_size_final": BATCH_SIZE, "tfmot_sparsity": sparsity,
+        "optimizer_steps": int(model.optimizer.iterations.numpy()),
         "tfmot_end_step": end_step}
 
 
