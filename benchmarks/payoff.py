@@ -98,7 +98,8 @@ def section(mode: str) -> str:
         lines.append(f"### Equal {fairness}")
         lines.append("")
         if results is None or not results["runs"]:
-            lines += [f"Not run yet: `python -m benchmarks.compare {'--quick ' if quick else ''}--mode {fairness}`.", ""]
+            command = f"python -m benchmarks.compare {'--quick ' if quick else ''}--mode {fairness}"
+            lines += [f"Not run yet: `{command}`.", ""]
             continue
         cfg, meta = results["meta"]["config"], results["meta"]
         lines += [f"{cfg['seeds']} seed(s), {cfg['epochs']} epochs, {cfg['train_samples']:,} training samples, "
