@@ -4,10 +4,15 @@
     .venv/bin/python -m benchmarks.compare --quick       # smoke run, under 5 minutes
     .venv/bin/python -m benchmarks.compare --report-only # regenerate docs from the JSON
 
-Two networks (LeNet-300-100 and a LeNet-5-style CNN), five contenders (dense; DynHP with a
-growing batch; DynHP with the batch fixed; tfmot `prune_low_magnitude` at DynHP's number of
-non-zero weights; DynHP's final architecture trained from scratch), compressions 2x-20x.
-Every run ends in an int8 flatbuffer that is checked under the real TFLM kernels.
+Three networks (LeNet-300-100, a LeNet-5-style CNN, a residual CNN with BatchNorm), six
+contenders (dense; DynHP with a growing batch; DynHP with the batch fixed; tfmot
+`prune_low_magnitude` at DynHP's number of non-zero weights; DynHP's final architecture trained
+from scratch; prune-once: train dense, prune neurons once by the same importance, fine-tune),
+compressions 2x-20x. Every run ends in an int8 flatbuffer that is checked under the real TFLM
+kernels. `--mode` picks the fairness mode (equal epochs, equal optimizer steps, equal modeled
+training memory; see `benchmarks.runner.FAIRNESS`); each mode writes its own results file.
+
+    .venv/bin/python -m benchmarks.compare --mode memory --full-data --networks lenet5
 
 The whole benchmark runs on tf_keras (TF_USE_LEGACY_KERAS=1): tfmot only supports tf_keras,
 and one framework for every contender keeps wall times comparable. This module re-executes
@@ -27,14 +32,24 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 # 2 shared cores (the full 60k training set would need about 3x that). Quick: about 1 minute.
 MODES = {
     "full": {"epochs": 8, "train_samples": 20000, "test_samples": 10000, "seeds": 3,
-             "compressions": [2, 5, 10, 20], "networks": ["lenet300100", "lenet5"]},
+             "compressions": [2, 5, 10, 20], "networks": ["lenet300100", "lenet5", "resnet"]},
     "quick": {"epochs": 3, "train_samples": 4000, "test_samples": 2000, "seeds": 1,
-              "compressions": [10], "networks": ["lenet300100", "lenet5"]},
+              "compressions": [10], "networks": ["lenet300100", "lenet5", "resnet"]},
 }
+FAIRNESS = ("epochs", "steps", "memory")  # benchmarks.runner.FAIRNESS (not imported: it loads TensorFlow)
+RANKING_COSTS = ("params", "macs")
 OUTPUTS = {
     "full": (RESULTS_DIR / "full.json", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks"),
     "quick": (RESULTS_DIR / "quick.json", RESULTS_DIR / "quick.md", RESULTS_DIR / "quick"),
 }
+
+
+def outputs(mode: str, fairness: str = "epochs", ranking_cost: str | None = None) -> tuple:
+    """Results JSON, markdown and image folder; the equal-epochs, default-ranking run keeps the old names."""
+    if fairness == "epochs" and not ranking_cost:
+        return OUTPUTS[mode]
+    stem = RESULTS_DIR / "_".join([mode, fairness] + ([f"cost-{ranking_cost}"] if ranking_cost else []))
+    return stem.with_suffix(".json"), stem.with_suffix(".md"), stem
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,6 +60,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train-samples", type=int, help="training subset size (max 60000)")
     parser.add_argument("--compressions", type=float, nargs="+", help="compression factors (default 2 5 10 20)")
     parser.add_argument("--networks", nargs="+", choices=MODES["full"]["networks"])
+    parser.add_argument("--mode", choices=FAIRNESS, default="epochs", dest="fairness",
+                        help="fairness: equal epochs (default), equal optimizer steps, equal training memory")
+    parser.add_argument("--full-data", action="store_true", help="all 60,000 Fashion-MNIST training samples")
+    parser.add_argument("--ranking-cost", choices=RANKING_COSTS,
+                        help="DynHP and prune-once rank neurons by score per param/MAC (default: score only)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
     parser.add_argument("--resume", action="store_true", help="keep finished runs of a same-config results file")
     parser.add_argument("--report-only", action="store_true", help="regenerate the report from the results JSON")
@@ -54,6 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def config_from_args(args) -> dict:
     mode = "quick" if args.quick else "full"
     config = dict(MODES[mode], mode=mode)
+    if getattr(args, "full_data", False):
+        if args.train_samples not in (None, 60000):
+            raise SystemExit("compare: --full-data and --train-samples disagree; give one of them")
+        args.train_samples = 60000
     for key in ("seeds", "epochs", "train_samples", "compressions", "networks"):
         value = getattr(args, key)
         if value is not None:
@@ -64,6 +88,9 @@ def config_from_args(args) -> dict:
         raise SystemExit("compare: expected --compressions > 1")
     if config != dict(MODES[mode], mode=mode):
         config["mode"] = f"{mode} (custom)"
+    config["fairness"] = getattr(args, "fairness", "epochs")
+    if getattr(args, "ranking_cost", None):
+        config["ranking_cost"] = args.ranking_cost
     return config
 
 
@@ -78,12 +105,13 @@ def _reexec_on_tf_keras() -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     mode = "quick" if args.quick else "full"
-    results_path, markdown_path, image_dir = OUTPUTS[mode]
+    default_outputs = outputs(mode, args.fairness, args.ranking_cost)
+    results_path, markdown_path, image_dir = default_outputs
     results_path = args.results or results_path
     if args.report_only:
         from benchmarks.report import write_report
 
-        if args.results and args.results != OUTPUTS[mode][0]:  # a custom file: report beside it
+        if args.results and args.results != default_outputs[0]:  # a custom file: report beside it
             markdown_path, image_dir = results_path.with_suffix(".md"), results_path.with_suffix("")
         write_report(results_path, markdown_path, image_dir)
         print(f"wrote {markdown_path.relative_to(ROOT) if markdown_path.is_relative_to(ROOT) else markdown_path}")
@@ -93,7 +121,7 @@ def main(argv=None) -> None:
     from benchmarks.runner import run_benchmark
     from benchmarks.report import write_report
 
-    if args.results and args.results != OUTPUTS[mode][0]:
+    if args.results and args.results != default_outputs[0]:
         markdown_path, image_dir = results_path.with_suffix(".md"), results_path.with_suffix("")
     run_benchmark(config, results_path, resume=args.resume)
     write_report(results_path, markdown_path, image_dir)

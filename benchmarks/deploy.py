@@ -44,15 +44,18 @@ def widths(model) -> dict[str, int]:
     return result
 
 
-def deploy(model, data, compact=None) -> dict:
+def deploy(model, data, compact=None, macs=None) -> dict:
     """Export `model` to int8, run it on TFLM and TFLite over the test set; the figures as a dict.
 
     Args:
         model: the Keras model to ship (for DynHP: the compact rebuild).
         data: ((x_train, y_train), (x_test, y_test)); calibration uses the first training samples.
         compact: the `CompactModel` when `model` is a rebuild (its MAC count is reused).
+        macs: MACs per inference when the caller knows them (tfmot's stripped functional model
+            has its layers called twice, which pruning_groups refuses to count).
     """
     (x, _), (x_test, y_test) = data
+    macs = macs if macs is not None else compact.macs_compact if compact else count_macs(model)
     flatbuffer = quantize_int8(model, x[:CALIBRATION_SAMPLES], per_channel_dense=PER_CHANNEL_DENSE)
     tflm = check_with_tflm(flatbuffer, model, x_test, arena_margin=0.0, labels=y_test, sample_source="eval")
     return {
@@ -63,7 +66,7 @@ def deploy(model, data, compact=None) -> dict:
         "int8_float_top1_agreement": tflm.top1_agreement,
         "params": int(model.count_params()),
         "nonzero_params": int(sum(np.count_nonzero(w) for w in model.get_weights())),
-        "macs": compact.macs_compact if compact else count_macs(model),
+        "macs": macs,
         "flatbuffer_bytes": len(flatbuffer),
         "arena_bytes": tflm.arena_bytes,
         "widths": widths(model),

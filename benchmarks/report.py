@@ -14,15 +14,16 @@ import statistics
 
 from benchmarks.sections import kept_sections
 
-CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch")
+CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch", "prune_once")
 LABELS = {
     "dense": "dense baseline",
     "dynhp": "DynHP (growing batch)",
     "dynhp_fixed_batch": "DynHP (fixed batch)",
     "tfmot": "tfmot prune_low_magnitude",
     "scratch": "DynHP architecture from scratch",
+    "prune_once": "prune once + fine-tune",
 }
-MARKERS = {"dense": "*", "dynhp": "o", "dynhp_fixed_batch": "s", "tfmot": "^", "scratch": "D"}
+MARKERS = {"dense": "*", "dynhp": "o", "dynhp_fixed_batch": "s", "tfmot": "^", "scratch": "D", "prune_once": "v"}
 KIB = 1024
 
 
@@ -117,10 +118,16 @@ def accuracy_table(results, network) -> list[str]:
     return _table(header, rows)
 
 
+def _fits(results, network, contender, compression) -> str:
+    """Whether every seed's peak training memory stayed within dense training's at batch 32."""
+    flags = [r.get("fits_memory_budget") for r in _runs(results, network, contender, compression)]
+    return "n/a" if None in flags or not flags else ("yes" if all(flags) else "no")
+
+
 def training_table(results, network) -> list[str]:
     dense = _stat(results, network, "dense", None, "memory_mean_bytes")[0]
     header = ["compression", "contender", "memory peak KiB", "memory mean KiB", "mean / dense",
-              "memory last epoch KiB", "final batch", "train s"]
+              "memory last epoch KiB", "final batch", "optimizer steps", "fits budget", "train s"]
     rows = []
     for contender, c in _rows(results):
         if not _runs(results, network, contender, c):
@@ -128,12 +135,14 @@ def training_table(results, network) -> list[str]:
         s = lambda key: _stat(results, network, contender, c, key)  # noqa: E731
         rows.append([_cx(c), LABELS[contender], _int(s("memory_peak_bytes"), KIB), _int(s("memory_mean_bytes"), KIB),
                      _ratio(s("memory_mean_bytes")[0], dense), _int(s("memory_final_bytes"), KIB),
-                     _int(s("batch_size_final")), _seconds(s("train_seconds"))])
+                     _int(s("batch_size_final")), _int(s("optimizer_steps")), _fits(results, network, contender, c),
+                     _seconds(s("train_seconds"))])
     return _table(header, rows)
 
 
 def headline_table(results, network) -> list[str]:
-    header = ["compression", "growing − dense", "growing − from scratch", "growing − tfmot", "fixed − dense",
+    header = ["compression", "growing − dense", "growing − from scratch", "growing − tfmot",
+              "growing − prune-once", "fixed − dense",
               "fixed − from scratch", "fixed − tfmot", "growing − fixed", "flatbuffer tfmot / DynHP",
               "arena tfmot / DynHP"]
     rows = []
@@ -144,7 +153,7 @@ def headline_table(results, network) -> list[str]:
                                    _stat(results, network, "dynhp", c, key)[0])
         delta = lambda a, b: _pct(_paired(results, network, c, a, b), True)  # noqa: E731
         rows.append([_cx(c), delta("dynhp", "dense"), delta("dynhp", "scratch"), delta("dynhp", "tfmot"),
-                     delta("dynhp_fixed_batch", "dense"), delta("dynhp_fixed_batch", "scratch"),
+                     delta("dynhp", "prune_once"), delta("dynhp_fixed_batch", "dense"), delta("dynhp_fixed_batch", "scratch"),
                      delta("dynhp_fixed_batch", "tfmot"), delta("dynhp", "dynhp_fixed_batch"),
                      ratio("flatbuffer_bytes"), ratio("arena_bytes")])
     return _table(header, rows)
@@ -263,7 +272,8 @@ def _method(results) -> list[str]:
     done, planned = meta.get("completed_runs", len(results["runs"])), meta.get("planned_runs", len(results["runs"]))
     minutes = meta.get("elapsed_seconds", 0) / 60
     return [
-        f"- **Mode: {cfg['mode']}**, status **{meta.get('status', '?')}** ({done} of {planned} planned runs), "
+        f"- **Mode: {cfg['mode']}**, fairness **equal {cfg.get('fairness', 'epochs')}**"
+        f"{', ranking cost ' + repr(cfg['ranking_cost']) if cfg.get('ranking_cost') else ''}, status **{meta.get('status', '?')}** ({done} of {planned} planned runs), "
         f"{minutes:.1f} minutes on {meta.get('host', '?')}; commit `{meta.get('git_commit', '?')}`, "
         f"started {meta.get('started', '?')}.",
         f"- Fashion-MNIST, {cfg['train_samples']:,} training samples (a fixed random subset, the same for every "

@@ -24,7 +24,11 @@ from benchmarks.deploy import deploy  # noqa: E402
 from dynhp_tf import DynHPCallback, training_memory  # noqa: E402
 from dynhp_tf._keras import keras  # noqa: E402
 from dynhp_tf.datasets import fashion_mnist  # noqa: E402
+from dynhp_tf.compact import narrow_model  # noqa: E402
+from dynhp_tf.groups import pruning_groups  # noqa: E402
+from dynhp_tf.importance import CRITERIA  # noqa: E402
 from dynhp_tf.schedule import PruningSchedule  # noqa: E402
+from dynhp_tf.selection import select  # noqa: E402
 from converters.rebuild import compact_model  # noqa: E402
 
 BATCH_SIZE = 32
@@ -32,7 +36,16 @@ LEARNING_RATE = 1e-3
 TFMOT_FREQUENCY = 100  # tfmot's documented default pruning frequency, in steps
 # DynHPCallback's defaults since commit 3a5cd9c, pinned here so results do not drift with them.
 DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic"}
-CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch")
+CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch", "prune_once")
+# Fairness modes (issue 16). epochs: every contender trains the same epochs. steps: the same
+# optimizer steps as dense training at batch 32 (DynHP's growing batch takes fewer steps per
+# epoch, so it trains more epochs after its schedule ends). memory: the same epochs, and no
+# contender's modeled training memory exceeds dense training's at batch 32; every network
+# narrower than dense trains at the largest batch that budget allows (capped at MEMORY_MAX_BATCH),
+# with the learning rate scaled by sqrt(batch / 32) as DynHP does.
+FAIRNESS = ("epochs", "steps", "memory")
+MEMORY_MAX_BATCH = 2048
+RANKING_COSTS = (None, "params", "macs")  # dynhp_tf.selection.select's cost option
 DATA_SEED = 0  # the training subset is the same for every seed; seeds change init and order
 
 
@@ -64,14 +77,81 @@ def lenet5(widths: dict | None = None):
     ], name="lenet5")
 
 
-NETWORKS = {"lenet300100": lenet300100, "lenet5": lenet5}
+def resnet(widths: dict | None = None):
+    """A small residual CNN with BatchNorm: the Add ties stem and block2 into one pruning group."""
+    w = {"stem": 16, "block1": 16, "block2": 16, "head": 32, **(widths or {})}
+    L = keras.layers
+    inputs = keras.Input((28, 28, 1))
+    x = L.Conv2D(w["stem"], 3, strides=2, padding="same", use_bias=False, name="stem")(inputs)
+    x = L.ReLU(name="stem_relu")(L.BatchNormalization(name="stem_bn")(x))
+    y = L.Conv2D(w["block1"], 3, padding="same", use_bias=False, name="block1")(x)
+    y = L.ReLU(name="block1_relu")(L.BatchNormalization(name="block1_bn")(y))
+    y = L.Conv2D(w["block2"], 3, padding="same", use_bias=False, name="block2")(y)
+    y = L.BatchNormalization(name="block2_bn")(y)
+    x = L.ReLU(name="add_relu")(L.Add(name="add")([x, y]))
+    x = L.MaxPooling2D(name="pool")(x)
+    x = L.Conv2D(w["head"], 3, activation="relu", name="head")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, L.Dense(10, activation="softmax", name="out")(x), name="resnet")
+
+
+NETWORKS = {"lenet300100": lenet300100, "lenet5": lenet5, "resnet": resnet}
 NETWORK_TITLES = {"lenet300100": "LeNet-300-100 (784-300-100-10)",
-                  "lenet5": "LeNet-5-style CNN (Conv6-Pool-Conv16-Pool-Dense120-Dense10)"}
+                  "lenet5": "LeNet-5-style CNN (Conv6-Pool-Conv16-Pool-Dense120-Dense10)",
+                  "resnet": "Residual CNN with BatchNorm (Conv16/2-[Conv16-Conv16]+Add-Pool-Conv32-GAP-Dense10)"}
 
 
-def _compile(model):
-    model.compile(keras.optimizers.Adam(LEARNING_RATE), "sparse_categorical_crossentropy", metrics=["accuracy"])
+def dynhp_settings(cfg) -> dict:
+    """DYNHP_SETTINGS plus the run's ranking cost, when one is set (an improvement attempt)."""
+    cost = cfg.get("ranking_cost")
+    return dict(DYNHP_SETTINGS, **({"ranking_cost": cost} if cost else {}))
+
+
+def _compile(model, learning_rate=LEARNING_RATE):
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def largest_batch(model, budget: float, samples: int) -> int:
+    """The largest batch (>= BATCH_SIZE, <= MEMORY_MAX_BATCH and the data) whose modeled memory fits `budget`.
+
+    Training memory is affine in the batch size, so two evaluations give it exactly.
+    """
+    one, two = (training_memory(model, b, "adam").total for b in (1, 2))
+    per_sample = two - one
+    batch = int((budget - (one - per_sample)) // per_sample) if per_sample > 0 else MEMORY_MAX_BATCH
+    return max(BATCH_SIZE, min(batch, MEMORY_MAX_BATCH, samples))
+
+
+def _scaled_rate(batch: int) -> float:
+    return LEARNING_RATE * math.sqrt(batch / BATCH_SIZE)  # DynHPCallback's lr_scaling="sqrt"
+
+
+def step_budget(cfg, samples: int) -> int:
+    """Optimizer steps of dense training at batch 32 for cfg["epochs"] epochs."""
+    return cfg["epochs"] * math.ceil(samples / BATCH_SIZE)
+
+
+class _StopAfterSteps(keras.callbacks.Callback):
+    """Ends fit after `steps` real optimizer steps of DynHP's stream (equal-steps fairness).
+
+    Keras schedules the initial batch size's step count every epoch; with a grown batch only
+    `stream.steps` of them are real, the rest are no-ops (dynhp_tf.batching), so those count.
+    """
+
+    def __init__(self, steps, stream):
+        super().__init__()
+        self.steps, self.stream, self.before, self.epoch_steps = steps, stream, 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_steps = self.stream.steps  # the batch only grows between epochs
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.before + min(batch + 1, self.epoch_steps) >= self.steps:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.before += self.epoch_steps
 
 
 def _dense_memory(model) -> dict:
@@ -94,17 +174,59 @@ class _TestAccuracy(keras.callbacks.Callback):
 
 # --- contenders --------------------------------------------------------------------------
 
+def _batch_for(model, cfg, samples: int, budget: float) -> int:
+    return largest_batch(model, budget, samples) if cfg.get("fairness") == "memory" else BATCH_SIZE
+
+
 def train_dense(build, data, cfg, seed, widths=None):
+    """Dense training, or (with `widths`) the same architecture as a DynHP result from scratch."""
     (x, y), _ = data
     keras.utils.set_random_seed(seed)
-    model = _compile(build(widths))
-    memory = _dense_memory(model)
+    budget = _dense_memory(_compile(build()))["total"]
+    model = build(widths)
+    batch = _batch_for(model, cfg, len(x), budget)
+    _compile(model, _scaled_rate(batch))
+    memory = training_memory(model, batch, "adam").total
     start = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH_SIZE, epochs=cfg["epochs"], shuffle=True, verbose=0)
+    model.fit(x, y, batch_size=batch, epochs=cfg["epochs"], shuffle=True, verbose=0)
     seconds = time.perf_counter() - start
-    return model, {"train_seconds": seconds, "memory_peak_bytes": memory["total"],
-                   "memory_mean_bytes": memory["total"], "memory_final_bytes": memory["total"],
-                   "batch_size_final": BATCH_SIZE}
+    return model, {"train_seconds": seconds, "memory_peak_bytes": memory, "memory_mean_bytes": memory,
+                   "memory_final_bytes": memory, "batch_size_final": batch,
+                   "optimizer_steps": int(model.optimizer.iterations.numpy())}
+
+
+def train_prune_once(build, data, cfg, seed, target_params):
+    """The classic structured pipeline: train dense, prune neurons once, fine-tune.
+
+    Dense training lasts as long as DynHP's pruning schedule (epochs 0..end); then the same
+    importance and ranking as DynHP (DYNHP_SETTINGS) remove neurons down to `target_params`
+    in one step, `narrow_model` rebuilds the narrow network with its weights, and it is
+    fine-tuned with a fresh optimizer for the remaining epochs.
+    """
+    (x, y), _ = data
+    keras.utils.set_random_seed(seed)
+    model = _compile(build())
+    budget = _dense_memory(model)["total"]
+    dense_epochs = PruningSchedule().end(cfg["epochs"]) + 1
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=BATCH_SIZE, epochs=dense_epochs, shuffle=True, verbose=0)
+    graph = pruning_groups(model)
+    settings = dynhp_settings(cfg)
+    scores = CRITERIA[settings["criterion"]](model, graph, None)
+    keep = select(graph, [np.ones(g.size, bool) for g in graph.groups], scores, target_params,
+                  cost=settings.get("ranking_cost"))
+    narrow = narrow_model(model, graph, keep)
+    batch = _batch_for(narrow, cfg, len(x), budget)
+    _compile(narrow, _scaled_rate(batch))
+    narrow.fit(x, y, batch_size=batch, epochs=cfg["epochs"] - dense_epochs, shuffle=True, verbose=0)
+    seconds = time.perf_counter() - start
+    narrow_memory = training_memory(narrow, batch, "adam").total
+    epochs = [budget] * dense_epochs + [narrow_memory] * (cfg["epochs"] - dense_epochs)
+    return narrow, {"train_seconds": seconds, "memory_peak_bytes": max(epochs),
+                    "memory_mean_bytes": float(np.mean(epochs)), "memory_final_bytes": narrow_memory,
+                    "batch_size_final": batch, "prune_once_epoch": dense_epochs,
+                    "optimizer_steps": dense_epochs * math.ceil(len(x) / BATCH_SIZE)
+                    + int(narrow.optimizer.iterations.numpy())}
 
 
 def train_dynhp(build, data, cfg, seed, compression, grow_batch):
@@ -112,13 +234,21 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     keras.utils.set_random_seed(seed)
     model = _compile(build())
     dense_memory = _dense_memory(model)["total"]
-    settings = dict(DYNHP_SETTINGS, **({} if grow_batch else {"max_batch_size": BATCH_SIZE}))
-    cb = DynHPCallback(target_compression=compression, seed=seed, verbose=0, **settings)
+    settings = dict(dynhp_settings(cfg), **({} if grow_batch else {"max_batch_size": BATCH_SIZE}))
+    if grow_batch and cfg.get("fairness") == "memory":
+        settings["max_batch_size"] = MEMORY_MAX_BATCH  # grows as far as the memory budget allows
+    fairness = cfg.get("fairness", "epochs")
+    end_epoch = PruningSchedule().end(cfg["epochs"])  # the schedule of an epochs-mode run, in every mode
+    cb = DynHPCallback(target_compression=compression, seed=seed, verbose=0, end_epoch=end_epoch, **settings)
     accuracy = _TestAccuracy(x_test, y_test)
-    start = time.perf_counter()
     # Accuracy first: it sees each epoch's network before DynHP prunes it at that epoch's end.
-    model.fit(cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed), epochs=cfg["epochs"],
-              callbacks=[accuracy, cb], verbose=0)
+    callbacks, epochs = [accuracy, cb], cfg["epochs"]
+    stream = cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed)
+    if fairness == "steps" and grow_batch:  # more epochs at the grown batch, until dense's steps are spent
+        callbacks.append(_StopAfterSteps(step_budget(cfg, len(x)), cb.stream))
+        epochs = cfg["epochs"] * MEMORY_MAX_BATCH // BATCH_SIZE
+    start = time.perf_counter()
+    model.fit(stream, epochs=epochs, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start - accuracy.seconds
     # cb.history[e] describes the network after epoch e's pruning, i.e. the one epoch e+1 trains.
     in_use = [{"params": cb.dense_params, "batch_size": BATCH_SIZE, "memory_bytes": dense_memory,
@@ -132,6 +262,7 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     return model, {"train_seconds": seconds, "memory_peak_bytes": max(memory),
                    "memory_mean_bytes": float(np.mean(memory)), "memory_final_bytes": final["dynhp/train_memory_bytes"],
                    "batch_size_final": final["dynhp/batch_size"], "trajectory": trajectory,
+                   "optimizer_steps": int(model.optimizer.iterations.numpy()), "epochs_trained": len(cb.history),
                    "dynhp_widths": {k: list(v) for k, v in cb.widths().items()}}
 
 
@@ -165,6 +296,7 @@ def train_tfmot(build, data, cfg, seed, nonzero_target):
     return tfmot.sparsity.keras.strip_pruning(model), {
         "train_seconds": seconds, "memory_peak_bytes": total, "memory_mean_bytes": total,
         "memory_final_bytes": total, "batch_size_final": BATCH_SIZE, "tfmot_sparsity": sparsity,
+        "optimizer_steps": int(model.optimizer.iterations.numpy()),
         "tfmot_end_step": end_step}
 
 
@@ -175,7 +307,7 @@ def load_data(cfg, network):
     index = np.random.default_rng(DATA_SEED).permutation(len(x))[:cfg["train_samples"]]
     x, y = x[index], y[index]
     x_test, y_test = x_test[:cfg["test_samples"]], y_test[:cfg["test_samples"]]
-    if network == "lenet5":
+    if NETWORKS[network]().inputs[0].shape.rank == 4:  # the convolutional networks take a channel axis
         x, x_test = x[..., None], x_test[..., None]
     return (x, y), (x_test, y_test)
 
@@ -198,7 +330,7 @@ def planned_runs(cfg) -> list[tuple]:
         for network in cfg["networks"]:
             plan.append((network, "dense", None, seed))
             for c in cfg["compressions"]:
-                plan += [(network, name, c, seed) for name in CONTENDERS[1:]]
+                plan += [(network, name, c, seed) for name in cfg.get("contenders", CONTENDERS)[1:]]
     return plan
 
 
@@ -221,7 +353,8 @@ def run_benchmark(cfg: dict, results_path: pathlib.Path, resume: bool = False) -
     started = time.time()
     results = {"meta": {
         "config": cfg, "batch_size": BATCH_SIZE, "optimizer": f"Adam(learning_rate={LEARNING_RATE})",
-        "dynhp_settings": DYNHP_SETTINGS,
+        "dynhp_settings": dynhp_settings(cfg), "fairness": cfg.get("fairness", "epochs"),
+        "memory_max_batch": MEMORY_MAX_BATCH,
         "framework": f"tf_keras {keras.__version__} (TF_USE_LEGACY_KERAS=1), TensorFlow {tf.__version__}, "
                      f"tfmot {tfmot.__version__}",
         "host": f"{platform.machine()}, {os.cpu_count()} cores (shared)", "git_commit": _git_commit(),
@@ -246,15 +379,20 @@ def run_benchmark(cfg: dict, results_path: pathlib.Path, resume: bool = False) -
             model, facts = train_dense(build, data, cfg, seed)
         elif contender in ("dynhp", "dynhp_fixed_batch"):
             model, facts = train_dynhp(build, data, cfg, seed, compression, grow_batch=contender == "dynhp")
-        else:  # tfmot and scratch copy DynHP's (growing batch) result at this seed and compression
+        else:  # the others copy DynHP's (growing batch) result at this seed and compression
             reference = next(r for r in runs if _key(r) == (network, "dynhp", compression, seed))
             if contender == "tfmot":
                 model, facts = train_tfmot(build, data, cfg, seed, reference["nonzero_params"])
+            elif contender == "prune_once":
+                model, facts = train_prune_once(build, data, cfg, seed, reference["params"])
             else:
                 model, facts = train_dense(build, data, cfg, seed, widths=reference["widths"])
         compact = compact_model(model) if contender.startswith("dynhp") else None
         record.update(facts)
-        record.update(deploy(compact.model if compact else model, data, compact))
+        budget = results["meta"]["networks"][network]["dense_memory"]["total"]
+        record["fits_memory_budget"] = bool(record["memory_peak_bytes"] <= budget)
+        dense_macs = pruning_groups(build()).macs() if contender == "tfmot" else None
+        record.update(deploy(compact.model if compact else model, data, compact, macs=dense_macs))
         record["wall_seconds"] = time.perf_counter() - begin
         runs.append(record)
         results["meta"]["elapsed_seconds"] = elapsed_before + time.time() - started

@@ -18,7 +18,7 @@ from dynhp_tf.importance import CRITERIA
 from dynhp_tf.masks import NeuronMasks
 from dynhp_tf.memory import memory_for, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
-from dynhp_tf.selection import floors, select, smallest_params
+from dynhp_tf.selection import COSTS, floors, select, smallest_params
 from dynhp_tf.stepping import StepDriver
 from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule, release_memory
 
@@ -72,6 +72,9 @@ class DynHPCallback(keras.callbacks.Callback):
             them out to judge int8 agreement; see `dynhp_tf.calibration.sidecar_path`).
         seed: seeds sampling for the taylor criterion and the calibration file.
         verbose: 1 prints pruning events and a width table at the end; 0 is silent.
+        ranking_cost: None (default) ranks neurons by score; "params" or "macs" by score per
+            parameter or MAC saved, so cheap early conv filters are not collapsed first
+            (`dynhp_tf.selection.select`).
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)
@@ -83,7 +86,7 @@ class DynHPCallback(keras.callbacks.Callback):
                  criterion="l2_product", min_neurons=1, width_multiple=1, batch_size=32, max_batch_size=256,
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
-                 flatbuffer_bytes=None, arena_bytes=None, macs=None):
+                 flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
@@ -119,6 +122,9 @@ class DynHPCallback(keras.callbacks.Callback):
             raise ValueError(f"max_batch_size: expected >= batch_size ({batch_size}), got {max_batch_size}")
         if memory_budget is not None:
             _positive("memory_budget", memory_budget)
+        if ranking_cost not in (None, *COSTS):
+            raise ValueError(f"ranking_cost: expected one of {sorted(COSTS)} or None, got {ranking_cost!r}")
+        self.ranking_cost = ranking_cost
         self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
         self.target_compression = None if target_compression is None else float(target_compression)
         self.criterion, self.min_neurons, self.width_multiple = criterion, min_neurons, width_multiple
@@ -156,6 +162,7 @@ class DynHPCallback(keras.callbacks.Callback):
             "verbose": self.verbose,
             "halo": self.halo_options,
             "target_board": self.target_board,
+            "ranking_cost": self.ranking_cost,
             **self.explicit_limits,
         }
 
@@ -323,7 +330,7 @@ class DynHPCallback(keras.callbacks.Callback):
         target = self.dense_params - (self.dense_params - final) * progress
         if self.graph.params(self._kept()) > target:
             self.masks.update(select(self.graph, self.masks.keep, scores, target, self.min_neurons,
-                                     self.width_multiple))
+                                     self.width_multiple, cost=self.ranking_cost))
 
     def _largest_fitting(self, scores) -> int:
         found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,

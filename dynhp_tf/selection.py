@@ -22,8 +22,12 @@ def _next_width(kept: int, floor: int, multiple: int) -> int | None:
     return width if width >= floor else None
 
 
+# What a neuron costs when ranking by score per cost: the network's count at given widths.
+COSTS = {"params": PruningGraph.params, "macs": PruningGraph.macs}
+
+
 def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray], target_params: float,
-           min_neurons: int = 1, multiple: int = 1) -> list[np.ndarray]:
+           min_neurons: int = 1, multiple: int = 1, cost: str | None = None) -> list[np.ndarray]:
     """Removes the least important neurons until the network has at most `target_params`.
 
     Scores are normalised within each group (divided by the mean over its kept neurons) and
@@ -31,13 +35,36 @@ def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray]
     blocks; a block's score is its mean. Pruned neurons never come back: the result is a
     subset of `keep`. Stops as soon as the target is met, so it overshoots by less than one
     block.
+
+    With `cost` ("params" or "macs"), a block ranks by its score divided by what it saves per
+    neuron (relative to the mean saving over groups): otherwise a conv1 filter, which costs a
+    few dozen weights, ranks like a dense neuron that costs hundreds, and narrow early layers
+    collapse. Savings depend on the neighbours' widths, so every block is re-ranked after each
+    removal.
+
+    Args:
+        cost: None (default, score only), "params" or "macs".
+
+    Example:
+        >>> keep = select(graph, keep, scores, target_params=20_000, cost="params")
     """
+    if cost is not None and cost not in COSTS:
+        raise ValueError(f"cost: expected one of {sorted(COSTS)} or None, got {cost!r}")
     keep = [k.copy() for k in keep]
     floor = floors(graph, min_neurons, multiple)
     normalised = []
     for k, s in zip(keep, scores):
         mean = float(np.mean(s[k])) if k.any() else 0.0
         normalised.append(np.asarray(s, float) / (mean if mean > 0 else 1.0))
+
+    counts = [int(k.sum()) for k in keep]
+
+    def saving(g, removed):  # what removing `removed` neurons of group g saves, per neuron
+        if cost is None:
+            return 1.0
+        fewer = list(counts)
+        fewer[g] -= removed
+        return max(COSTS[cost](graph, counts) - COSTS[cost](graph, fewer), 1) / removed
 
     def block(g):
         kept = np.flatnonzero(keep[g])
@@ -47,13 +74,23 @@ def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray]
         chosen = kept[np.argsort(normalised[g][kept], kind="stable")[: len(kept) - width]]
         return float(np.mean(normalised[g][chosen])), g, chosen
 
-    heap = [b for b in map(block, range(len(keep))) if b is not None]
-    heapq.heapify(heap)
-    counts = [int(k.sum()) for k in keep]
+    def ranked():
+        blocks = [b for b in map(block, range(len(keep))) if b is not None]
+        if cost is not None and blocks:
+            savings = [saving(g, len(chosen)) for _, g, chosen in blocks]
+            mean = float(np.mean(savings))
+            blocks = [(s * mean / c, g, chosen) for (s, g, chosen), c in zip(blocks, savings)]
+        heapq.heapify(blocks)
+        return blocks
+
+    heap = ranked()
     while graph.params(counts) > target_params and heap:
         _, g, chosen = heapq.heappop(heap)
         keep[g][chosen] = False
         counts[g] = int(keep[g].sum())
+        if cost is not None:
+            heap = ranked()
+            continue
         nxt = block(g)
         if nxt is not None:
             heapq.heappush(heap, nxt)

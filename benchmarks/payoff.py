@@ -1,0 +1,139 @@
+"""Issue 16's summary: does DynHP pay off in each fairness mode? A marked section of docs/benchmarks.md.
+
+    python -m benchmarks.payoff --quick   # from benchmarks/results/quick*.json
+    python -m benchmarks.payoff           # from the full-mode results
+
+Reads the results of `benchmarks.compare --mode epochs|steps|memory` (and, when present, the
+`--ranking-cost params` attempt) and writes one table per fairness mode: every contender's int8
+TFLM accuracy next to its device size and training memory, and DynHP's paired differences.
+No TensorFlow needed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+from benchmarks import compare
+from benchmarks.report import (CONTENDERS, LABELS, _cx, _fits, _int, _paired, _pct, _ratio, _runs, _stat, _table,
+                               mean_std)
+from benchmarks.sections import replace_section
+
+DOCS = compare.ROOT / "docs" / "benchmarks.md"
+ATTEMPTS = {"params": "score per parameter saved"}  # ranking costs tried, on equal epochs
+
+
+def _load(path: pathlib.Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def contender_table(results, network) -> list[str]:
+    """Every contender at every compression: accuracy, device size, training memory, steps."""
+    dense_memory = _stat(results, network, "dense", None, "memory_peak_bytes")[0]
+    header = ["compression", "contender", "int8 TFLM acc %", "DynHP (growing) − this", "params",
+              "flatbuffer bytes", "arena bytes", "peak train memory / dense", "fits budget", "optimizer steps",
+              "final batch"]
+    rows = []
+    for c in sorted({r["compression"] for r in results["runs"] if r["compression"]}):
+        for contender in CONTENDERS:  # dense is repeated at each compression, as the reference
+            if not _runs(results, network, contender, c):
+                continue
+            s = lambda key: _stat(results, network, contender, c, key)  # noqa: E731
+            delta = "" if contender == "dynhp" else _pct(_paired_to_dense(results, network, c, contender), True)
+            rows.append([_cx(c), LABELS[contender], _pct(s("int8_tflm_accuracy")), delta, _int(s("params")),
+                         _int(s("flatbuffer_bytes")), _int(s("arena_bytes")),
+                         _ratio(s("memory_peak_bytes")[0], dense_memory), _fits(results, network, contender, c),
+                         _int(s("optimizer_steps")), _int(s("batch_size_final"))])
+    return _table(header, rows)
+
+
+def _paired_to_dense(results, network, compression, contender):
+    """DynHP (growing) minus `contender` per seed; dense runs carry no compression, so pair by seed."""
+    if contender != "dense":
+        return _paired(results, network, compression, "dynhp", contender)
+    growing = {r["seed"]: r["int8_tflm_accuracy"] for r in _runs(results, network, "dynhp", compression)}
+    dense = {r["seed"]: r["int8_tflm_accuracy"] for r in _runs(results, network, "dense", None)}
+    return mean_std([growing[s] - dense[s] for s in sorted(growing.keys() & dense.keys())])
+
+
+def attempt_table(base, attempt, network) -> list[str]:
+    """The ranking attempt against the default ranking, contender by contender."""
+    header = ["compression", "contender", "int8 TFLM acc % (default ranking)", "int8 TFLM acc % (cost-aware)",
+              "widths (default)", "widths (cost-aware)"]
+    rows = []
+    for c in sorted({r["compression"] for r in attempt["runs"] if r["compression"]}):
+        for contender in ("dynhp", "dynhp_fixed_batch", "prune_once"):
+            a, b = _runs(base, network, contender, c), _runs(attempt, network, contender, c)
+            if not a or not b:
+                continue
+            rows.append([_cx(c), LABELS[contender], _pct(_stat(base, network, contender, c, "int8_tflm_accuracy")),
+                         _pct(_stat(attempt, network, contender, c, "int8_tflm_accuracy")),
+                         " / ".join(_widths(r) for r in a), " / ".join(_widths(r) for r in b)])
+    return _table(header, rows)
+
+
+def _widths(run) -> str:
+    return "-".join(str(v) for v in (run.get("widths") or {}).values())
+
+
+def section(mode: str) -> str:
+    quick = mode == "quick"
+    lines = ["## Does DynHP pay off? Fairness modes (issue 16)", ""]
+    if quick:
+        lines += ["**Quick mode only, not the full protocol:** 1 seed, 3 epochs, 4,000 training samples, 10x; "
+                  "the numbers show that the protocol runs end to end and which way things lean, nothing more. "
+                  "The full protocol is `python -m benchmarks.compare --mode M --full-data` for M in epochs, "
+                  "steps, memory (see benchmarks/compare.py).", ""]
+    lines += ["Modes: *equal epochs* (every contender the same epochs); *equal optimizer steps* (dense "
+              "training's steps at batch 32; DynHP with a growing batch keeps its pruning schedule in epochs "
+              "and fine-tunes until the steps are spent); *equal training memory* (the paper's setting: no "
+              "contender's modeled training memory may exceed dense training's at batch 32; the narrow "
+              "networks train at the largest batch that fits, capped at 2048, with the learning rate scaled "
+              "by sqrt(batch/32); tfmot keeps a mask per weight and does not fit). *Prune once* trains dense "
+              "for DynHP's pruning epochs, removes neurons once by the same importance to DynHP's size and "
+              "fine-tunes for the rest. Accuracy is int8 on the real TFLM kernels; *DynHP (growing) − this* "
+              "is the per-seed paired difference in points (positive: DynHP better).", ""]
+    for fairness in compare.FAIRNESS:
+        results = _load(compare.outputs(mode, fairness)[0])
+        lines.append(f"### Equal {fairness}")
+        lines.append("")
+        if results is None or not results["runs"]:
+            command = f"python -m benchmarks.compare {'--quick ' if quick else ''}--mode {fairness}"
+            lines += [f"Not run yet: `{command}`.", ""]
+            continue
+        cfg, meta = results["meta"]["config"], results["meta"]
+        lines += [f"{cfg['seeds']} seed(s), {cfg['epochs']} epochs, {cfg['train_samples']:,} training samples, "
+                  f"{cfg['test_samples']:,} test samples; {meta.get('status')} ({meta.get('completed_runs')} of "
+                  f"{meta.get('planned_runs')} runs) in {meta.get('elapsed_seconds', 0) / 60:.1f} minutes on "
+                  f"{meta.get('host')}, commit `{meta.get('git_commit')}`.", ""]
+        for network in results["meta"].get("networks", {}):
+            lines += [f"**{results['meta']['networks'][network]['title']}**", ""]
+            lines += contender_table(results, network) + [""]
+    base = _load(compare.outputs(mode, "epochs")[0])
+    for cost, title in ATTEMPTS.items():
+        attempt = _load(compare.outputs(mode, "epochs", cost)[0])
+        if base is None or attempt is None:
+            continue
+        lines += [f"### Attempt: rank neurons by {title} (`ranking_cost={cost!r}`), equal epochs"
+                  + (", quick mode only" if quick else ""), "",
+                  "`dynhp_tf.selection.select(cost=...)` divides each neuron block's score by what it saves, "
+                  "so cheap early conv filters are not removed as readily as expensive dense neurons. The "
+                  "callback's default stays score-only until the full protocol shows a gain. Widths are "
+                  "per layer in model order.", ""]
+        for network in attempt["meta"].get("networks", {}):
+            lines += [f"**{attempt['meta']['networks'][network]['title']}**", ""]
+            lines += attempt_table(base, attempt, network) + [""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.payoff", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="summarise the quick-mode results")
+    parser.add_argument("--output", type=pathlib.Path, default=DOCS, help="markdown file (default docs/benchmarks.md)")
+    args = parser.parse_args(argv)
+    replace_section(args.output, "payoff", section("quick" if args.quick else "full"))
+    print(f"wrote section 'payoff' of {args.output}")
+
+
+if __name__ == "__main__":
+    main()

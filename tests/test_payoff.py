@@ -1,0 +1,163 @@
+"""Issue 16's protocol: cost-aware ranking, the prune-once contender and the three fairness modes.
+
+The runner trains on tf_keras only (tfmot needs it), so its checks run in the suite's tf_keras
+pass; the ranking and the command line are checked on both frameworks.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from benchmarks import compare
+from dynhp_tf._keras import keras
+from dynhp_tf.groups import pruning_groups
+from dynhp_tf.selection import select
+
+L = keras.layers
+
+
+def _two_groups():
+    """Group 0: 50 neurons costing 10 + 1 + 5 = 16 params each; group 1: 5 costing 50 + 1 + 3 = 54."""
+    model = keras.Sequential([keras.Input((10,)), L.Dense(50, activation="relu"), L.Dense(5, activation="relu"),
+                              L.Dense(3)])
+    graph = pruning_groups(model)
+    return graph, [np.ones(g.size, bool) for g in graph.groups]
+
+
+def test_cost_aware_ranking_removes_the_expensive_neurons_first():
+    graph, keep = _two_groups()
+    scores = [np.ones(g.size) for g in graph.groups]  # equal importance: only cost can decide
+    target = graph.params() - 2 * 54
+
+    by_score = select(graph, keep, scores, target)
+    by_cost = select(graph, keep, scores, target, cost="params")
+
+    assert [int(k.sum()) for k in by_cost] == [50, 3]  # two 54-param neurons meet the target
+    assert int(by_score[0].sum()) < 50  # the default ranks by score only: the cheap group loses neurons
+    assert graph.params([int(k.sum()) for k in by_cost]) <= target
+
+
+def test_cost_aware_ranking_still_follows_scores_within_a_group():
+    graph, keep = _two_groups()
+    scores = [np.ones(50), np.array([5.0, 1.0, 4.0, 3.0, 2.0])]
+    kept = select(graph, keep, scores, graph.params() - 2 * 54, cost="macs")
+    assert kept[1].tolist() == [True, False, True, True, False]
+
+
+def test_cost_aware_ranking_refuses_an_unknown_cost():
+    graph, keep = _two_groups()
+    with pytest.raises(ValueError, match="cost"):
+        select(graph, keep, [np.ones(g.size) for g in graph.groups], 100, cost="flops")
+
+
+def test_compare_modes_write_separate_results_and_parse_full_data():
+    args = compare.parse_args(["--quick", "--mode", "memory", "--full-data", "--ranking-cost", "params"])
+    config = compare.config_from_args(args)
+    assert (config["fairness"], config["train_samples"], config["ranking_cost"]) == ("memory", 60000, "params")
+    paths = {compare.outputs("quick", mode)[0] for mode in compare.FAIRNESS}
+    assert len(paths) == 3 and compare.outputs("quick", "epochs") == compare.OUTPUTS["quick"]
+    assert compare.outputs("quick", "epochs", "params")[0] != compare.OUTPUTS["quick"][0]
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--mode", "time"])
+
+
+legacy_only = pytest.mark.skipif(os.environ.get("TF_USE_LEGACY_KERAS") != "1",
+                                 reason="benchmarks.runner runs on tf_keras; checked in the suite's tf_keras pass")
+
+
+@pytest.fixture(scope="module")
+def runner():
+    pytest.importorskip("tensorflow_model_optimization")
+    from benchmarks import runner
+
+    return runner
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    rng = np.random.default_rng(0)
+    x = rng.random((192, 28, 28)).astype("float32")
+    y = (x[:, :14].mean(axis=(1, 2)) > x[:, 14:].mean(axis=(1, 2))).astype("int64")
+    return (x, y), (x[:64], y[:64])
+
+
+@legacy_only
+def test_plan_runs_prune_once_after_the_dynhp_run_it_copies(runner):
+    plan = runner.planned_runs({"seeds": 1, "networks": ["lenet300100"], "compressions": [10]})
+    names = [p[1] for p in plan]
+    assert "prune_once" in names and names.index("prune_once") > names.index("dynhp")
+
+
+@legacy_only
+def test_prune_once_prunes_to_the_target_then_fine_tunes(runner, tiny_data):
+    cfg = {"epochs": 4, "fairness": "epochs"}
+    dense_params = runner.lenet300100().count_params()
+    model, facts = runner.train_prune_once(runner.lenet300100, tiny_data, cfg, 0, dense_params / 10)
+    assert dense_params / 10 - 400 < model.count_params() <= dense_params / 10  # within one fc1 neuron
+    assert 1 <= facts["prune_once_epoch"] < cfg["epochs"]  # dense first, fine-tuning after
+    assert facts["memory_final_bytes"] < facts["memory_peak_bytes"]
+    assert facts["optimizer_steps"] == cfg["epochs"] * 6  # 192 samples / 32 = 6 steps per epoch
+
+
+@legacy_only
+def test_equal_steps_gives_growing_dynhp_dense_training_step_count(runner, tiny_data):
+    cfg = {"epochs": 3, "fairness": "steps"}
+    _, facts = runner.train_dynhp(runner.lenet300100, tiny_data, cfg, 0, 10, grow_batch=True)
+    assert facts["batch_size_final"] > runner.BATCH_SIZE
+    assert facts["optimizer_steps"] == runner.step_budget(cfg, 192) == 18
+    assert facts["epochs_trained"] > cfg["epochs"]  # larger batches: more epochs for the same steps
+
+
+@legacy_only
+def test_equal_memory_trains_narrow_networks_at_the_largest_batch_that_fits(runner, tiny_data):
+    cfg = {"epochs": 2, "fairness": "memory"}
+    budget = runner.training_memory(runner.lenet300100(), runner.BATCH_SIZE, "adam").total
+    widths = {"fc1": 290, "fc2": 100}  # ~9k params fewer: room for a few dozen more samples, not all 192
+    _, facts = runner.train_dense(runner.lenet300100, tiny_data, cfg, 0, widths=widths)
+    batch = facts["batch_size_final"]
+    assert batch > runner.BATCH_SIZE and facts["memory_peak_bytes"] <= budget
+    bigger = runner.training_memory(runner.lenet300100(widths), batch + 1, "adam").total
+    assert bigger > budget and batch < 192  # the largest batch that fits
+    _, dense = runner.train_dense(runner.lenet300100, tiny_data, cfg, 0)
+    assert dense["batch_size_final"] == runner.BATCH_SIZE and dense["memory_peak_bytes"] == budget
+
+
+def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_path, monkeypatch):
+    from benchmarks import payoff
+    from benchmarks.sections import kept_sections
+
+    def results(fairness, cost=None):
+        runs = []
+        for contender, accuracy, fits in (("dense", 0.85, True), ("dynhp", 0.84, True), ("tfmot", 0.86, False),
+                                          ("prune_once", 0.81, True)):
+            runs.append({"network": "lenet5", "contender": contender, "seed": 0, "int8_tflm_accuracy": accuracy,
+                         "compression": None if contender == "dense" else 10, "params": 100,
+                         "flatbuffer_bytes": 1000, "arena_bytes": 300, "memory_peak_bytes": 10 if fits else 12,
+                         "fits_memory_budget": fits, "optimizer_steps": 375, "batch_size_final": 32,
+                         "widths": {"conv1": 6 if cost else 1}})
+        meta = {"config": {"seeds": 1, "epochs": 3, "train_samples": 4000, "test_samples": 2000},
+                "status": "complete", "networks": {"lenet5": {"title": "LeNet-5-style CNN"}}}
+        return {"meta": meta, "runs": runs}
+
+    def outputs(mode, fairness="epochs", cost=None):
+        path = tmp_path / f"{mode}_{fairness}_{cost}.json"
+        return path, None, None
+
+    for fairness in ("epochs", "memory"):  # equal steps not run: the section says so
+        outputs("quick", fairness)[0].write_text(json.dumps(results(fairness)))
+    outputs("quick", "epochs", "params")[0].write_text(json.dumps(results("epochs", "params")))
+    monkeypatch.setattr(payoff.compare, "outputs", outputs)
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n")
+
+    payoff.main(["--quick", "--output", str(doc)])
+
+    text = kept_sections(doc.read_text())
+    assert text.startswith("<!-- section:payoff -->") and "Quick mode only, not the full protocol" in text
+    assert "### Equal epochs" in text and "### Equal memory" in text
+    assert "Not run yet: `python -m benchmarks.compare --quick --mode steps`" in text
+    assert "| 10x | tfmot prune_low_magnitude | 86.00 | -2.00 |" in text and "| no |" in text
+    assert "| 10x | prune once + fine-tune | 81.00 | +3.00 |" in text
+    assert "| 10x | dense baseline | 85.00 | -1.00 |" in text
+    assert "ranking_cost='params'" in text and "| 1 | 6 |" in text
