@@ -25,7 +25,7 @@ from dynhp_tf import DynHPCallback, training_memory  # noqa: E402
 from dynhp_tf._keras import keras  # noqa: E402
 from dynhp_tf.datasets import fashion_mnist  # noqa: E402
 from dynhp_tf.schedule import PruningSchedule  # noqa: E402
-from converters.rebuild import compact_model  # noqa: E402
+from dynhp_tf.converters.rebuild import compact_model  # noqa: E402
 
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3

@@ -1,6 +1,6 @@
 """Errors the exporter raises for bad input or a model that cannot be deployed.
 
-Each is a distinct class so the CLI can map it to its own exit code (see `converters.cli`).
+Each is a distinct class so the CLI can map it to its own exit code (see `dynhp_tf.converters.cli`).
 """
 
 from __future__ import annotations

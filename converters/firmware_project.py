@@ -26,11 +26,11 @@ from typing import Any, Iterator
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from converters.c_source import c_array, c_identifier
-from converters.errors import ExportError
-from converters.flatbuffer import op_names
+from dynhp_tf.converters.c_source import c_array, c_identifier
+from dynhp_tf.converters.errors import ExportError
+from dynhp_tf.converters.flatbuffer import op_names
 
-FIRMWARE_PACKAGE = "firmware"
+FIRMWARE_PACKAGE = "dynhp_tf.firmware"
 
 # Builtin op (name in the flatbuffer) -> MicroMutableOpResolver method that registers it.
 # Method names as declared in tensorflow/lite/micro/micro_mutable_op_resolver.h of
@@ -124,7 +124,7 @@ def resolver_methods(ops: list[str]) -> list[str]:
 def _board_data(board) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     """(name, title, top-level fields, [firmware] table) of a Board, a dict, or a name."""
     if isinstance(board, str):
-        from converters.boards import load_board
+        from dynhp_tf.converters.boards import load_board
 
         board = load_board(board)
     if isinstance(board, dict):
@@ -223,7 +223,7 @@ def _package_files(subdir: str) -> Iterator[tuple[str, bytes]]:
 
 def _host_arena_bytes(report: dict) -> int | None:
     """The TFLM host measurement (without margin) in the exporter's report, if any."""
-    from converters.monitor import host_figures
+    from dynhp_tf.converters.monitor import host_figures
 
     value = host_figures(report or {}).get("host_arena_bytes")
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -565,7 +565,7 @@ def write_firmware_project(
     Args:
         out_dir: Becomes the project root (`platformio.ini` directly inside); created if
             missing. Files of the same name are overwritten, others left alone.
-        board: A `converters.boards.Board`, a parsed board TOML dict, or a board name; its
+        board: A `dynhp_tf.converters.boards.Board`, a parsed board TOML dict, or a board name; its
             `[firmware]` table chooses platform, framework, layer and TFLM library.
         tflite_model: The flatbuffer bytes, embedded verbatim (16-byte aligned).
         model_name: Used in comments and the JSON output (made into a C identifier).

@@ -22,8 +22,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from converters.boards import Board
-from converters.errors import ExportError
+from dynhp_tf.converters.boards import Board
+from dynhp_tf.converters.errors import ExportError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,14 @@ The public names load on first use (PEP 562), so tools that only read board prof
 results (`dynhp-export --list-boards`, `dynhp-monitor`) do not start TensorFlow.
 """
 import importlib
+import pathlib
+
+# The deploy side (converters/, boards/, firmware/) sits beside this folder in a checkout and
+# installs inside it (pyproject.toml's package-dir). Searching the checkout root as well gives
+# `dynhp_tf.converters` etc. in a checkout run with PYTHONPATH, as in the wheel.
+_CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "pyproject.toml").is_file() and not (pathlib.Path(__file__).parent / "converters").exists():
+    __path__.append(str(_CHECKOUT))
 
 _PUBLIC = {
     "dynhp_tf.batching": ["BatchStream"],
