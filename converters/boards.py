@@ -16,18 +16,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from dynhp_tf.converters.errors import ExportError
+from dynhp_tf.converters.errors import UnknownBoardError
 # One reader of boards/*.toml for training and export (DynHPCallback(target_board=...)).
 from dynhp_tf.board_profiles import arena_with_margin, board_names, read_profile
 
 
-class UnknownBoardError(ExportError, ValueError):
-    """The requested board has no profile; `known` lists the ones that exist."""
-
-    def __init__(self, name: str, known: list[str]):
-        self.name = name
-        self.known = known
-        super().__init__(f"unknown board '{name}'; known boards: {', '.join(known)}")
 
 
 @dataclasses.dataclass(frozen=True)

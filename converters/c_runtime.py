@@ -22,7 +22,7 @@ import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from dynhp_tf.converters.c_source import c_array
-from dynhp_tf.converters.errors import ExportError
+from dynhp_tf.converters.errors import UnsupportedOpError
 from dynhp_tf.converters.flatbuffer import _opcode_name
 
 SUPPORTED_OPS = (
@@ -36,8 +36,6 @@ _ACT = schema.ActivationFunctionType
 _CTYPE = {_T.INT8: "int8_t", _T.FLOAT32: "float"}
 
 
-class UnsupportedOpError(ExportError):
-    """The C runtime has no kernel for an op (or an op variant) of the model."""
 
 
 @dataclasses.dataclass

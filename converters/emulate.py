@@ -28,7 +28,7 @@ import tempfile
 
 import click
 
-from dynhp_tf.converters.errors import ExportError
+from dynhp_tf.converters.errors import EmulationError, ExportError, ToolchainMissingError
 
 DEBIAN_PACKAGES = ("gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm")
 MACHINE = "mps2-an386"
@@ -42,12 +42,8 @@ MODEL_SOURCES = ["src/dynhp_model.c"]
 GOLDEN_SOURCES = ["src/dynhp_golden.c"]
 
 
-class ToolchainMissingError(ExportError):
-    """The cross compiler, newlib or QEMU is not installed."""
 
 
-class EmulationError(ExportError):
-    """The build failed, QEMU failed or timed out, or the firmware said nothing usable."""
 
 
 def missing_tools() -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from dynhp_tf.converters.c_source import c_array, c_identifier
-from dynhp_tf.converters.errors import ExportError
+from dynhp_tf.converters.errors import FirmwareError
 from dynhp_tf.converters.flatbuffer import op_names
 
 FIRMWARE_PACKAGE = "dynhp_tf.firmware"
@@ -101,8 +101,6 @@ _DTYPES = {
 }
 
 
-class FirmwareError(ExportError, ValueError):
-    """The firmware project cannot be generated for this model or board."""
 
 
 def model_hash(tflite_model: bytes) -> str:
