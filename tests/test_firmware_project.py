@@ -19,13 +19,8 @@ import numpy as np
 import pytest
 
 from dynhp_tf.converters.boards import load_board
-from dynhp_tf.converters.firmware_project import (
-    OP_RESOLVER_METHODS,
-    FirmwareError,
-    generated_ops,
-    model_hash,
-    write_firmware_project,
-)
+from dynhp_tf.converters.firmware_project import FirmwareError, model_hash, write_firmware_project
+from dynhp_tf.converters.op_resolver import OP_RESOLVER_METHODS, generated_ops, resolver_methods
 from dynhp_tf.converters.flatbuffer import op_names
 from dynhp_tf._keras import keras
 
@@ -146,7 +141,6 @@ def test_unknown_or_inconsistent_ops_are_refused(tmp_path, int8_model):
         write_firmware_project(tmp_path, ops=op_names(tflite_model),
                                **{**kwargs, "golden_outputs": golden_out[:, :2]})
     assert "LSTM" not in OP_RESOLVER_METHODS
-    from dynhp_tf.converters.firmware_project import resolver_methods
     with pytest.raises(FirmwareError, match="UNIDIRECTIONAL_SEQUENCE_LSTM"):
         resolver_methods(["FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM"])
 
