@@ -91,10 +91,10 @@ def train(network: str, compression: int | None, x, y, epochs: int):
 
 def measure(model, x_calibration, x_test, y_test) -> dict:
     """Host TFLM figures and the C runtime's figures under QEMU, as `dynhp-export` gets them."""
-    from converters.boards import load_board
-    from converters.c_export import build_c_runtime
-    from converters.quantize import quantize_int8
-    from converters.tflm_check import check_with_tflm
+    from dynhp_tf.converters.boards import load_board
+    from dynhp_tf.converters.c_export import build_c_runtime
+    from dynhp_tf.converters.quantize import quantize_int8
+    from dynhp_tf.converters.tflm_check import check_with_tflm
 
     flatbuffer = quantize_int8(model, x_calibration, per_channel_dense=False)
     tflm = check_with_tflm(flatbuffer, model, x_test, arena_margin=0.0, labels=y_test,

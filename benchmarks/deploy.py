@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from converters.quantize import quantize_int8, tflite_interpreter
-from converters.rebuild import count_macs
+from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
+from dynhp_tf.converters.rebuild import count_macs
 from dynhp_tf.layers import rule_for
-from converters.tflm_check import check_with_tflm
+from dynhp_tf.converters.tflm_check import check_with_tflm
 
 CALIBRATION_SAMPLES = 500
 # Per-tensor FULLY_CONNECTED weights: what the ESP32 boards' TFLM library needs (boards/esp32.toml),

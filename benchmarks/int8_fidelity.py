@@ -16,9 +16,9 @@ import json
 
 import numpy as np
 
-from converters.bias_correction import correct_biases
-from converters.quantize import MAX_CALIBRATION_SAMPLES, quantize_int8, tflite_interpreter
-from converters.rebuild import compact_model
+from dynhp_tf.converters.bias_correction import correct_biases
+from dynhp_tf.converters.quantize import MAX_CALIBRATION_SAMPLES, quantize_int8, tflite_interpreter
+from dynhp_tf.converters.rebuild import compact_model
 from dynhp_tf import DynHPCallback
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import balanced_indices

@@ -43,8 +43,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.deploy import tflite_accuracy  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
-from converters.quantize import quantize_int8  # noqa: E402
-from converters.weight_grid import weight_scales  # noqa: E402
+from dynhp_tf.converters.quantize import quantize_int8  # noqa: E402
+from dynhp_tf.converters.weight_grid import weight_scales  # noqa: E402
 from dynhp_tf._keras import keras  # noqa: E402
 from dynhp_tf.datasets import fashion_mnist  # noqa: E402
 from dynhp_tf.online import OnlineTrainer  # noqa: E402

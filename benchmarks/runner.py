@@ -29,7 +29,7 @@ from dynhp_tf.groups import pruning_groups  # noqa: E402
 from dynhp_tf.importance import CRITERIA  # noqa: E402
 from dynhp_tf.schedule import PruningSchedule  # noqa: E402
 from dynhp_tf.selection import select  # noqa: E402
-from converters.rebuild import compact_model  # noqa: E402
+from dynhp_tf.converters.rebuild import compact_model  # noqa: E402
 
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3

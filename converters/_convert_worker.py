@@ -1,6 +1,6 @@
 """Converts a saved Keras model to int8 TFLite; meant to run in its own process.
 
-    python -m converters._convert_worker MODEL CALIBRATION.npy OUT.tflite per-tensor|per-channel int8|float
+    python -m dynhp_tf.converters._convert_worker MODEL CALIBRATION.npy OUT.tflite per-tensor|per-channel int8|float
 
 The TFLite converter is native code that can crash the process (a segmentation fault
 after "scale out of expressed type range", for one), so `quantize_int8_in_child` runs it
@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main(model_path: str, calibration_path: str, out_path: str, dense: str, io: str) -> None:
     import numpy as np
 
-    from converters.quantize import quantize_int8
+    from dynhp_tf.converters.quantize import quantize_int8
     from dynhp_tf._keras import keras
 
     model = keras.models.load_model(model_path, compile=False)

@@ -1,6 +1,6 @@
 """Runs a .tflite model under the TFLM kernels; meant to run in its own process.
 
-    python -m converters._tflm_worker MODEL.tflite INPUTS.npy OUTPUTS.npy RESULT.json
+    python -m dynhp_tf.converters._tflm_worker MODEL.tflite INPUTS.npy OUTPUTS.npy RESULT.json
 
 1. Feeds every input sample (batch of 1, already in the model's input dtype) through an
    interpreter with a generous arena and writes the stacked outputs.

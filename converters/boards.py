@@ -5,7 +5,7 @@ top-level fields and the `[tflm]` table describe memory and the TFLM library; ot
 (such as `[firmware]`) belong to the firmware generator and are kept as plain dicts.
 
 Example:
-    >>> from converters.boards import load_board
+    >>> from dynhp_tf.converters.boards import load_board
     >>> board = load_board("esp32")
     >>> board.flash_bytes > board.base_flash_bytes
     True
@@ -16,18 +16,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from converters.errors import ExportError
+from dynhp_tf.converters.errors import UnknownBoardError
 # One reader of boards/*.toml for training and export (DynHPCallback(target_board=...)).
 from dynhp_tf.board_profiles import arena_with_margin, board_names, read_profile
 
 
-class UnknownBoardError(ExportError, ValueError):
-    """The requested board has no profile; `known` lists the ones that exist."""
-
-    def __init__(self, name: str, known: list[str]):
-        self.name = name
-        self.known = known
-        super().__init__(f"unknown board '{name}'; known boards: {', '.join(known)}")
 
 
 @dataclasses.dataclass(frozen=True)

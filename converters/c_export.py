@@ -3,7 +3,7 @@
 The exporter calls `build_c_runtime` after the TFLM host check. It generates the model's C
 (refusing, by name, an op the runtime has no kernel for), writes the project into a
 directory, and, when the Cortex-M4 toolchain and QEMU are installed, builds and runs it
-under QEMU mps2-an386 (`converters.emulate`). Then the fit check and the report use the
+under QEMU mps2-an386 (`dynhp_tf.converters.emulate`). Then the fit check and the report use the
 measured flash and RAM, labelled as measured; without the toolchain the estimates stay,
 labelled as estimates, and the report says why.
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 
-from converters.c_project import write_c_project
-from converters.c_runtime import generate_model_c
-from converters.emulate import EmulationError, ToolchainMissingError, emulate_project
-from converters.fit import FitReport, FitRow
+from dynhp_tf.converters.c_project import write_c_project
+from dynhp_tf.converters.c_runtime import generate_model_c
+from dynhp_tf.converters.emulate import EmulationError, ToolchainMissingError, emulate_project
+from dynhp_tf.converters.fit import FitReport, FitRow
 
 MEASURED = "measured under QEMU mps2-an386"
 

@@ -1,6 +1,6 @@
 """The C-runtime project of an export: generated model C, golden vectors and the static
 runtime sources, laid out so that one command builds it for the host or for a Cortex-M4
-under QEMU (`converters.emulate`).
+under QEMU (`dynhp_tf.converters.emulate`).
 
 Layout of the written directory:
 
@@ -32,9 +32,10 @@ import pathlib
 
 import numpy as np
 
-from converters.c_runtime import ModelC, generate_model_c
-from converters.c_source import c_array
-from converters.firmware_project import _board_data, _package_files, _platformio_ini, model_hash
+from dynhp_tf.converters.c_runtime import ModelC, generate_model_c
+from dynhp_tf.converters.c_source import c_array
+from dynhp_tf.converters.firmware_project import (FIRMWARE_PACKAGE, _board_data, _package_files,
+                                                 _platformio_ini, model_hash)
 
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.float32): "float"}
 
@@ -67,7 +68,7 @@ run-qemu: build/dynhp_mps2.elf
 
 
 def _static_files() -> dict[str, bytes]:
-    root = importlib.resources.files("firmware")
+    root = importlib.resources.files(FIRMWARE_PACKAGE)
     files = {}
     for rel, dest in (
         ("c_runtime/dynhp_kernels.c", "src/dynhp_kernels.c"),

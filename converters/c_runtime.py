@@ -21,9 +21,9 @@ import math
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from converters.c_source import c_array
-from converters.errors import ExportError
-from converters.flatbuffer import _opcode_name
+from dynhp_tf.converters.c_source import c_array
+from dynhp_tf.converters.errors import UnsupportedOpError
+from dynhp_tf.converters.flatbuffer import _opcode_name
 
 SUPPORTED_OPS = (
     "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
@@ -36,8 +36,6 @@ _ACT = schema.ActivationFunctionType
 _CTYPE = {_T.INT8: "int8_t", _T.FLOAT32: "float"}
 
 
-class UnsupportedOpError(ExportError):
-    """The C runtime has no kernel for an op (or an op variant) of the model."""
 
 
 @dataclasses.dataclass

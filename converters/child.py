@@ -3,7 +3,7 @@ the TFLite converter, an abort in TFLM) becomes a one-line error instead of kill
 exporter with no message.
 
 Example:
-    >>> run_worker("converters._tflm_worker", [model, inputs, outputs, result],
+    >>> run_worker("dynhp_tf.converters._tflm_worker", [model, inputs, outputs, result],
     ...            what="TFLM host run", error=TFLMCheckError)
 """
 

@@ -1,4 +1,4 @@
-"""`dynhp-export`: the command-line shell over `converters.export.export_model`.
+"""`dynhp-export`: the command-line shell over `dynhp_tf.converters.export.export_model`.
 
 Parses arguments, calls the library, prints progress, and maps each known error to a
 one-line message and its own exit code (`EXIT_CODES`, documented in the README).
@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
 
-from converters.boards import UnknownBoardError, list_boards, load_board  # noqa: E402
+from dynhp_tf.converters.boards import UnknownBoardError, list_boards, load_board  # noqa: E402
 
 # (exception class name, exit code, meaning). Names, not classes, so the table can be read
 # without importing TensorFlow; order matters: the first matching class wins.
@@ -110,7 +110,7 @@ def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime,
     with _native_stderr_captured() as native_log:
         try:
             board = load_board(board_name)
-            from converters.export import export_model  # imports TensorFlow
+            from dynhp_tf.converters.export import export_model  # imports TensorFlow
 
             result = export_model(
                 model, board, out_dir=out_dir, calibration=calibration, eval_data=eval_data,

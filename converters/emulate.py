@@ -1,6 +1,6 @@
 """Build a C-runtime project for a Cortex-M4 and run it under QEMU `mps2-an386`.
 
-`emulate_project` compiles the project written by `converters.c_project` with Debian's
+`emulate_project` compiles the project written by `dynhp_tf.converters.c_project` with Debian's
 arm-none-eabi gcc (`-mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard -Os`), runs it
 under `qemu-system-arm -M mps2-an386 -icount shift=0` with a timeout, and reads the
 firmware's JSON lines: the golden check, the stack high-water mark (painted stack) and the
@@ -28,7 +28,7 @@ import tempfile
 
 import click
 
-from converters.errors import ExportError
+from dynhp_tf.converters.errors import EmulationError, ExportError, ToolchainMissingError
 
 DEBIAN_PACKAGES = ("gcc-arm-none-eabi", "libnewlib-arm-none-eabi", "qemu-system-arm")
 MACHINE = "mps2-an386"
@@ -42,12 +42,8 @@ MODEL_SOURCES = ["src/dynhp_model.c"]
 GOLDEN_SOURCES = ["src/dynhp_golden.c"]
 
 
-class ToolchainMissingError(ExportError):
-    """The cross compiler, newlib or QEMU is not installed."""
 
 
-class EmulationError(ExportError):
-    """The build failed, QEMU failed or timed out, or the firmware said nothing usable."""
 
 
 def missing_tools() -> list[str]:

@@ -25,22 +25,22 @@ from typing import Callable
 
 import numpy as np
 
-from converters.boards import Board, load_board
-from converters.budget_check import estimate_vs_measured, fit_hint
-from converters.crossload import RUNNING, framework_hint, load_patched_h5, saved_by
-from converters.errors import (
+from dynhp_tf.converters.boards import Board, load_board
+from dynhp_tf.converters.budget_check import estimate_vs_measured, fit_hint
+from dynhp_tf.converters.crossload import RUNNING, framework_hint, load_patched_h5, saved_by
+from dynhp_tf.converters.errors import (
     AgreementError, CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
     ModelFileNotFoundError, NotAKerasModelError, OutputExistsError, WrongFrameworkError,
 )
-from converters.firmware_project import write_firmware_project
-from converters.fit import check_fit, fit_table, require_fit
-from converters.quantize import (
+from dynhp_tf.converters.firmware_project import write_firmware_project
+from dynhp_tf.converters.fit import check_fit, fit_table, require_fit
+from dynhp_tf.converters.quantize import (
     MAX_CALIBRATION_SAMPLES, check_dense_quantization, quantize_int8_in_child,
 )
-from converters.rebuild import compact_model
-from converters.report import build_report, write_reports
-from converters.tflm_check import MAX_CHECK_SAMPLES, check_with_tflm
-from converters.validate import (
+from dynhp_tf.converters.rebuild import compact_model
+from dynhp_tf.converters.report import build_report, write_reports
+from dynhp_tf.converters.tflm_check import MAX_CHECK_SAMPLES, check_with_tflm
+from dynhp_tf.converters.validate import (
     check_finite_weights, check_labels, check_output_writable, check_samples, training_range,
 )
 from dynhp_tf._keras import keras
@@ -216,7 +216,7 @@ def export_model(
 
     Args:
         model_path: A model saved with `model.save()` as .keras or .h5.
-        board: Board name (see `converters.boards.list_boards()`) or a `Board`.
+        board: Board name (see `dynhp_tf.converters.boards.list_boards()`) or a `Board`.
         out_dir: Output directory; default `<model stem>-<board>` in the working directory.
         calibration: .npy or .npz (array `x`) with float samples [n, *input_shape]; default:
             the sidecar `<model stem>.calibration.npz` written by `DynHPCallback`.
@@ -236,7 +236,7 @@ def export_model(
 
     Raises:
         ExportError subclasses for bad input, a failed check, or a model that does not fit
-        (`converters.fit.DoesNotFitError`); `dynhp_tf.groups.UnsupportedLayerError` for a
+        (`dynhp_tf.converters.fit.DoesNotFitError`); `dynhp_tf.groups.UnsupportedLayerError` for a
         layer the rebuild cannot handle.
     """
     progress = progress or (lambda line: None)
@@ -316,7 +316,7 @@ def export_model(
 
     c_runtime = c_dir = None
     if runtime == "c":  # generated and measured in a scratch dir, copied into the output
-        from converters.c_export import build_c_runtime, measured_fit
+        from dynhp_tf.converters.c_export import build_c_runtime, measured_fit
 
         c_dir = pathlib.Path(tempfile.mkdtemp(prefix="dynhp-c-runtime-"))
         c_runtime = build_c_runtime(tflite_model, tflm, model_name=re.sub(r"\W", "_", model_path.stem),

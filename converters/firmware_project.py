@@ -5,7 +5,8 @@ The project is the portable C++ core (`firmware/core`), the board's thin platfor
 the model array, an op resolver with exactly the model's ops, the arena size and the
 golden vectors. What differs between boards is data: the `[firmware]` table of the board
 profile (`boards/<name>.toml`) names the PlatformIO platform, board, framework, layer and
-TFLM library.
+TFLM library. The op resolver header comes from `op_resolver`, the golden vectors and
+their tolerance from `golden`.
 
 Example:
     >>> write_firmware_project(
@@ -20,89 +21,17 @@ import hashlib
 import importlib.resources
 import json
 import pathlib
-import re
 from typing import Any, Iterator
 
 import numpy as np
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from converters.c_source import c_array, c_identifier
-from converters.errors import ExportError
-from converters.flatbuffer import op_names
+from dynhp_tf.converters.c_source import c_array, c_identifier
+from dynhp_tf.converters.errors import FirmwareError
+from dynhp_tf.converters.flatbuffer import op_names
+from dynhp_tf.converters.golden import DTYPES, check_golden, golden_data_cc
+from dynhp_tf.converters.op_resolver import model_ops_h, resolver_methods
 
-FIRMWARE_PACKAGE = "firmware"
-
-# Builtin op (name in the flatbuffer) -> MicroMutableOpResolver method that registers it.
-# Method names as declared in tensorflow/lite/micro/micro_mutable_op_resolver.h of
-# tensorflow/tflite-micro. Only ops with an int8 (or float) TFLM kernel are listed.
-OP_RESOLVER_METHODS: dict[str, str] = {
-    "ABS": "AddAbs",
-    "ADD": "AddAdd",
-    "ARG_MAX": "AddArgMax",
-    "ARG_MIN": "AddArgMin",
-    "AVERAGE_POOL_2D": "AddAveragePool2D",
-    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
-    "CAST": "AddCast",
-    "CONCATENATION": "AddConcatenation",
-    "CONV_2D": "AddConv2D",
-    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
-    "DEQUANTIZE": "AddDequantize",
-    "ELU": "AddElu",
-    "EXP": "AddExp",
-    "EXPAND_DIMS": "AddExpandDims",
-    "FULLY_CONNECTED": "AddFullyConnected",
-    "GATHER": "AddGather",
-    "HARD_SWISH": "AddHardSwish",
-    "L2_NORMALIZATION": "AddL2Normalization",
-    "LEAKY_RELU": "AddLeakyRelu",
-    "LOGISTIC": "AddLogistic",
-    "MAXIMUM": "AddMaximum",
-    "MAX_POOL_2D": "AddMaxPool2D",
-    "MEAN": "AddMean",
-    "MINIMUM": "AddMinimum",
-    "MUL": "AddMul",
-    "PACK": "AddPack",
-    "PAD": "AddPad",
-    "PADV2": "AddPadV2",
-    "PRELU": "AddPrelu",
-    "QUANTIZE": "AddQuantize",
-    "REDUCE_MAX": "AddReduceMax",
-    "RELU": "AddRelu",
-    "RELU6": "AddRelu6",
-    "RESHAPE": "AddReshape",
-    "RESIZE_BILINEAR": "AddResizeBilinear",
-    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
-    "SHAPE": "AddShape",
-    "SOFTMAX": "AddSoftmax",
-    "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
-    "SPLIT": "AddSplit",
-    "SPLIT_V": "AddSplitV",
-    "SQUEEZE": "AddSqueeze",
-    "STRIDED_SLICE": "AddStridedSlice",
-    "SUB": "AddSub",
-    "TANH": "AddTanh",
-    "TRANSPOSE": "AddTranspose",
-    "TRANSPOSE_CONV": "AddTransposeConv",
-    "UNPACK": "AddUnpack",
-}
-
-# Must equal DYNHP_MAX_GOLDEN in firmware/core/dynhp_runner.h.
-MAX_GOLDEN = 32
-# int8 outputs: optimized kernels (ESP-NN, CMSIS-NN) may round one requantization step
-# differently from the host's reference kernels, so allow 1 LSB and report the max diff.
-INT8_TOLERANCE = 1.0
-# float outputs without a DEQUANTIZE whose scale we can read: relative float noise only.
-FLOAT_TOLERANCE = 1e-5
-
-# Golden array dtype -> (C type, DYNHP_DTYPE_* macro, flatbuffer TensorType).
-_DTYPES = {
-    np.dtype(np.int8): ("int8_t", "DYNHP_DTYPE_INT8", schema.TensorType.INT8),
-    np.dtype(np.float32): ("float", "DYNHP_DTYPE_FLOAT32", schema.TensorType.FLOAT32),
-}
-
-
-class FirmwareError(ExportError, ValueError):
-    """The firmware project cannot be generated for this model or board."""
+FIRMWARE_PACKAGE = "dynhp_tf.firmware"
 
 
 def model_hash(tflite_model: bytes) -> str:
@@ -110,21 +39,10 @@ def model_hash(tflite_model: bytes) -> str:
     return hashlib.sha256(tflite_model).hexdigest()[:12]
 
 
-def resolver_methods(ops: list[str]) -> list[str]:
-    """The `MicroMutableOpResolver` method for each op; refuses ops it does not know."""
-    unknown = sorted(op for op in set(ops) if op not in OP_RESOLVER_METHODS)
-    if unknown:
-        raise FirmwareError(
-            f"no TFLM op resolver method known for {', '.join(unknown)}; "
-            f"supported ops: {', '.join(sorted(OP_RESOLVER_METHODS))}"
-        )
-    return [OP_RESOLVER_METHODS[op] for op in ops]
-
-
 def _board_data(board) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     """(name, title, top-level fields, [firmware] table) of a Board, a dict, or a name."""
     if isinstance(board, str):
-        from converters.boards import load_board
+        from dynhp_tf.converters.boards import load_board
 
         board = load_board(board)
     if isinstance(board, dict):
@@ -149,60 +67,6 @@ def _board_data(board) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     return str(top["name"]), str(top.get("title", top["name"])), top, firmware
 
 
-def _subgraph_io(tflite_model: bytes):
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite_model, 0))
-    graph = model.subgraphs[0]
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise FirmwareError(
-            f"the firmware runs models with one input and one output; this one has "
-            f"{len(graph.inputs)} inputs and {len(graph.outputs)} outputs"
-        )
-    return model, graph
-
-
-def _check_golden(tflite_model: bytes, golden_inputs, golden_outputs):
-    """Golden arrays as numpy, checked against the flatbuffer's I/O tensors."""
-    model, graph = _subgraph_io(tflite_model)
-    arrays = []
-    for what, array, tensor_index in (("golden_inputs", golden_inputs, graph.inputs[0]),
-                                      ("golden_outputs", golden_outputs, graph.outputs[0])):
-        array = np.asarray(array)
-        tensor = graph.tensors[tensor_index]
-        if array.dtype not in _DTYPES:
-            raise FirmwareError(f"{what} has dtype {array.dtype}; expected int8 or float32")
-        if _DTYPES[array.dtype][2] != tensor.type:
-            raise FirmwareError(f"{what} dtype {array.dtype} differs from the model's tensor")
-        per_sample = int(np.prod(tensor.shape)) if tensor.shape is not None else 1
-        if array.ndim < 1 or len(array) == 0 or array[0].size != per_sample:
-            raise FirmwareError(
-                f"{what} has shape {array.shape}; expected [n, ...] with {per_sample} "
-                f"values per sample (model tensor shape {list(tensor.shape)})"
-            )
-        arrays.append(array)
-    if len(arrays[0]) != len(arrays[1]):
-        raise FirmwareError(
-            f"{len(arrays[0])} golden inputs but {len(arrays[1])} golden outputs"
-        )
-    return arrays[0][:MAX_GOLDEN], arrays[1][:MAX_GOLDEN], _output_tolerance(model, graph,
-                                                                          arrays[1].dtype)
-
-
-def _output_tolerance(model, graph, dtype) -> float:
-    if dtype == np.int8:
-        return INT8_TOLERANCE
-    # Float output behind a DEQUANTIZE: one int8 LSB of its input is `scale` in float.
-    for op in graph.operators or []:
-        code = model.operatorCodes[op.opcodeIndex]
-        if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.DEQUANTIZE:
-            continue
-        if op.outputs[0] != graph.outputs[0]:
-            continue
-        quant = graph.tensors[op.inputs[0]].quantization
-        if quant is not None and quant.scale is not None and len(quant.scale):
-            return float(quant.scale[0]) * INT8_TOLERANCE * (1 + 1e-6)
-    return FLOAT_TOLERANCE
-
-
 def _package_files(subdir: str) -> Iterator[tuple[str, bytes]]:
     """(path relative to `subdir`, content) of every file under firmware/<subdir>."""
     root = importlib.resources.files(FIRMWARE_PACKAGE).joinpath(subdir)
@@ -223,7 +87,7 @@ def _package_files(subdir: str) -> Iterator[tuple[str, bytes]]:
 
 def _host_arena_bytes(report: dict) -> int | None:
     """The TFLM host measurement (without margin) in the exporter's report, if any."""
-    from converters.monitor import host_figures
+    from dynhp_tf.converters.monitor import host_figures
 
     value = host_figures(report or {}).get("host_arena_bytes")
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -231,8 +95,8 @@ def _host_arena_bytes(report: dict) -> int | None:
 
 def _model_config_h(*, board_name, model_name, digest, arena_bytes, arena_static, golden_in,
                     golden_out, tolerance) -> str:
-    in_ctype, in_macro, _ = _DTYPES[golden_in.dtype]
-    out_ctype, out_macro, _ = _DTYPES[golden_out.dtype]
+    in_ctype, in_macro, _ = DTYPES[golden_in.dtype]
+    out_ctype, out_macro, _ = DTYPES[golden_out.dtype]
     storage = "static array in .bss" if arena_static else "heap, allocated once at boot"
     return f"""\
 // Configuration of this firmware build: which model, how much arena, which
@@ -274,33 +138,6 @@ extern const dynhp_output_t g_golden_outputs[];
 """
 
 
-def _model_ops_h(model_name: str, ops: list[str]) -> str:
-    lines = "\n".join(
-        f"  if (resolver.{method}() != kTfLiteOk) return kTfLiteError;"
-        for method in resolver_methods(ops)
-    )
-    return f"""\
-// Op resolver for {model_name}: exactly the {len(ops)} builtin ops its flatbuffer
-// uses ({", ".join(ops)}), so only those kernels are linked.
-// Generated by dynhp-export.
-#ifndef MODEL_OPS_H_
-#define MODEL_OPS_H_
-
-#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
-
-#define DYNHP_MODEL_OP_COUNT {len(ops)}
-
-typedef tflite::MicroMutableOpResolver<DYNHP_MODEL_OP_COUNT> ModelOpResolver;
-
-inline TfLiteStatus RegisterModelOps(ModelOpResolver& resolver) {{
-{lines}
-  return kTfLiteOk;
-}}
-
-#endif  // MODEL_OPS_H_
-"""
-
-
 _MODEL_DATA_H = """\
 // The .tflite flatbuffer, compiled into flash. Generated by dynhp-export.
 #ifndef MODEL_DATA_H_
@@ -321,22 +158,6 @@ def _model_data_cc(model_name: str, digest: str, tflite_model: bytes) -> str:
         '#include "model_data.h"\n\n'
         + c_array("g_model_data", tflite_model, "unsigned char", align=16)
         + f"\nconst unsigned int g_model_data_len = {len(tflite_model)};\n"
-    )
-
-
-def _golden_data_cc(golden_in: np.ndarray, golden_out: np.ndarray) -> str:
-    in_ctype = _DTYPES[golden_in.dtype][0]
-    out_ctype = _DTYPES[golden_out.dtype][0]
-    return (
-        f"// {len(golden_in)} golden samples: inputs as TFLM got them on the host\n"
-        f"// (shape {list(golden_in.shape[1:])}) and the outputs it returned\n"
-        f"// (shape {list(golden_out.shape[1:])}). Generated by dynhp-export.\n"
-        '#include "model_config.h"\n\n'
-        + c_array("g_golden_inputs", golden_in, in_ctype, align=16)
-        .replace(f"const {in_ctype} g_golden_inputs", "const dynhp_input_t g_golden_inputs")
-        + "\n"
-        + c_array("g_golden_outputs", golden_out, out_ctype, align=16)
-        .replace(f"const {out_ctype} g_golden_outputs", "const dynhp_output_t g_golden_outputs")
     )
 
 
@@ -488,7 +309,7 @@ def project_files(
         )
     ops = flatbuffer_ops
     resolver_methods(ops)
-    golden_in, golden_out, tolerance = _check_golden(tflite_model, golden_inputs, golden_outputs)
+    golden_in, golden_out, tolerance = check_golden(tflite_model, golden_inputs, golden_outputs)
     name = c_identifier(model_name)
     digest = model_hash(tflite_model)
     static_max = int(top["static_arena_max_bytes"])
@@ -510,10 +331,10 @@ def project_files(
             board_name=board_name, model_name=name, digest=digest, arena_bytes=arena_bytes,
             arena_static=arena_static, golden_in=golden_in, golden_out=golden_out,
             tolerance=tolerance),
-        "include/model_ops.h": _model_ops_h(name, ops),
+        "include/model_ops.h": model_ops_h(name, ops),
         "include/model_data.h": _MODEL_DATA_H,
         "src/model_data.cc": _model_data_cc(name, digest, tflite_model),
-        "src/golden_data.cc": _golden_data_cc(golden_in, golden_out),
+        "src/golden_data.cc": golden_data_cc(golden_in, golden_out),
         "README.md": _readme(board_name=board_name, title=title, model_name=name, digest=digest,
                              firmware=firmware, arena_bytes=arena_bytes,
                              arena_static=arena_static, static_max=static_max, ops=ops,
@@ -565,7 +386,7 @@ def write_firmware_project(
     Args:
         out_dir: Becomes the project root (`platformio.ini` directly inside); created if
             missing. Files of the same name are overwritten, others left alone.
-        board: A `converters.boards.Board`, a parsed board TOML dict, or a board name; its
+        board: A `dynhp_tf.converters.boards.Board`, a parsed board TOML dict, or a board name; its
             `[firmware]` table chooses platform, framework, layer and TFLM library.
         tflite_model: The flatbuffer bytes, embedded verbatim (16-byte aligned).
         model_name: Used in comments and the JSON output (made into a C identifier).
@@ -574,7 +395,7 @@ def write_firmware_project(
             when at most the board's `static_arena_max_bytes`, heap otherwise.
         golden_inputs / golden_outputs: [n, ...] arrays in the model's I/O dtype (int8 or
             float32) as TFLM got and returned them on the host; the first
-            `MAX_GOLDEN` samples are embedded.
+            `golden.MAX_GOLDEN` samples are embedded.
         report: The exporter's report; the host arena figure is copied from it into
             `dynhp_host.json` when present.
 
@@ -590,11 +411,3 @@ def write_firmware_project(
         path = out_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
-
-
-def generated_ops(project_dir: pathlib.Path) -> list[str]:
-    """Op names listed in a generated project's `include/model_ops.h` (for checks)."""
-    methods = re.findall(r"resolver\.(\w+)\(\)", (pathlib.Path(project_dir) /
-                                                   "include/model_ops.h").read_text())
-    by_method = {m: op for op, m in OP_RESOLVER_METHODS.items()}
-    return sorted(by_method[m] for m in methods)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from converters.boards import Board
-from converters.errors import ExportError
+from dynhp_tf.converters.boards import Board
+from dynhp_tf.converters.errors import DoesNotFitError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,23 +74,6 @@ class FitReport:
         }
 
 
-class DoesNotFitError(ExportError):
-    """The model is too large for the board; `report` has the numbers."""
-
-    def __init__(self, report: FitReport, hint: str | None = None):
-        self.report = report
-        over = [
-            f"{row.resource} {row.used:,} > {row.limit:,} bytes"
-            for row in report.rows if not row.fits
-        ]
-        need = report.compression_to_fit
-        if hint is not None:  # the estimator's suggestion (converters.export)
-            hint = "; " + hint
-        elif need is not None and math.isfinite(need):
-            hint = f"; about {need:.1f}x compression would fit (now {report.compression:.1f}x)"
-        else:
-            hint = "; no compression can fit: the bare firmware alone exceeds the board"
-        super().__init__(f"model does not fit {report.board}: {', '.join(over)}{hint}")
 
 
 def check_fit(

@@ -21,11 +21,11 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from converters.child import run_worker
-from converters.errors import (
+from dynhp_tf.converters.child import run_worker
+from dynhp_tf.converters.errors import (
     CalibrationShapeError, ConversionError, ExportError, QuantizationCheckError,
 )
-from converters.flatbuffer import fully_connected_weight_tensors
+from dynhp_tf.converters.flatbuffer import fully_connected_weight_tensors
 
 IO_TYPES = {"int8": tf.int8, "float": tf.float32}
 
@@ -118,7 +118,7 @@ def quantize_int8_in_child(
     io: str = "int8",
     max_samples: int = MAX_CALIBRATION_SAMPLES,
 ) -> bytes:
-    """`quantize_int8` in a child process (`converters._convert_worker`).
+    """`quantize_int8` in a child process (`dynhp_tf.converters._convert_worker`).
 
     Same arguments and result; the model is passed as a saved `.keras` file. A converter
     failure or native crash raises `ConversionError` with the converter's error line
@@ -132,7 +132,7 @@ def quantize_int8_in_child(
         model.save(tmp / "model.keras")
         np.save(tmp / "calibration.npy", samples)
         run_worker(
-            "converters._convert_worker",
+            "dynhp_tf.converters._convert_worker",
             [str(tmp / "model.keras"), str(tmp / "calibration.npy"), str(tmp / "model.tflite"),
              "per-channel" if per_channel_dense else "per-tensor", io],
             what="the TFLite converter", error=ConversionError,

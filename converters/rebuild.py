@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from converters.errors import RebuildMismatchError
+from dynhp_tf.converters.errors import RebuildMismatchError
 from dynhp_tf.compact import kept_neurons, narrow_model, probe_inputs
 from dynhp_tf.groups import as_list, pruning_groups
 

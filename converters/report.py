@@ -60,7 +60,7 @@ def _percent(value) -> str:
 
 
 def _c_runtime_lines(report: dict) -> list[str]:
-    from converters.c_export import markdown_section  # only reports with a C runtime
+    from dynhp_tf.converters.c_export import markdown_section  # only reports with a C runtime
 
     return markdown_section(report) if "c_runtime" in report else []
 

@@ -1,6 +1,6 @@
 """Host check of a .tflite model with the real TFLM kernels (the `tflite-micro` wheel).
 
-TFLM runs in a child process (`converters._tflm_worker`): it runs every sample with a
+TFLM runs in a child process (`dynhp_tf.converters._tflm_worker`): it runs every sample with a
 generous arena, reads the allocator's report, and bisects the smallest arena that still
 runs (the report alone undercounts: TFLM keeps its allocator objects in the arena too). The outputs are compared
 with `tf.lite.Interpreter` (same flatbuffer, TFLite's kernels) and with the float Keras
@@ -20,11 +20,11 @@ import tempfile
 
 import numpy as np
 
-from converters.boards import arena_with_margin
-from converters.child import run_worker
-from converters.errors import TFLMCheckError
-from converters.flatbuffer import op_names, op_output_models
-from converters.quantize import tflite_interpreter
+from dynhp_tf.converters.boards import arena_with_margin
+from dynhp_tf.converters.child import run_worker
+from dynhp_tf.converters.errors import TFLMCheckError
+from dynhp_tf.converters.flatbuffer import op_names, op_output_models
+from dynhp_tf.converters.quantize import tflite_interpreter
 
 GOLDEN_SAMPLES = 4
 # Without eval data, agreement is measured on this many calibration samples.
@@ -150,7 +150,7 @@ def run_tflm(tflite_model: bytes, inputs: np.ndarray) -> tuple[np.ndarray, dict]
         (tmp / "model.tflite").write_bytes(tflite_model)
         np.save(tmp / "inputs.npy", inputs)
         run_worker(
-            "converters._tflm_worker",
+            "dynhp_tf.converters._tflm_worker",
             [str(tmp / name) for name in ("model.tflite", "inputs.npy", "outputs.npy", "result.json")],
             what="TFLM host run", error=TFLMCheckError,
         )

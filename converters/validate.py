@@ -24,10 +24,10 @@ import tempfile
 
 import numpy as np
 
-from converters.errors import (
+from dynhp_tf.converters.errors import (
     CalibrationShapeError, CalibrationValueError, NonFiniteWeightsError, OutputNotWritableError,
 )
-from converters.quantize import check_sample_shape
+from dynhp_tf.converters.quantize import check_sample_shape
 from dynhp_tf.calibration import sidecar_path
 
 # Fewer samples give neither a stable int8 range nor a meaningful agreement figure.

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from converters.errors import ExportError
-from converters.flatbuffer import _model, _operators
+from dynhp_tf.converters.errors import ExportError
+from dynhp_tf.converters.flatbuffer import _model, _operators
 
 # Flatbuffer weight layout (outputs first) -> Keras kernel layout (outputs last).
 _KERAS_OPS = {"Dense": ("FULLY_CONNECTED", (1, 0)), "Conv2D": ("CONV_2D", (1, 2, 3, 0))}

@@ -1,14 +1,25 @@
-"""dynhp-tf: Dynamic Hard Pruning (DynHP) of whole neurons for Keras, training side.
+"""dynhp-tf: Dynamic Hard Pruning (DynHP) of whole neurons for Keras (the training side),
+and its export to microcontrollers (`dynhp_tf.export`; the deploy side is `dynhp_tf.converters`).
 
 The public names load on first use (PEP 562), so tools that only read board profiles or
 results (`dynhp-export --list-boards`, `dynhp-monitor`) do not start TensorFlow.
 """
 import importlib
+import pathlib
+
+# The deploy side (converters/, boards/, firmware/) sits beside this folder in a checkout and
+# installs inside it (pyproject.toml's package-dir). Searching the checkout root as well gives
+# `dynhp_tf.converters` etc. in a checkout run with PYTHONPATH, as in the wheel.
+_CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "pyproject.toml").is_file() and not (pathlib.Path(__file__).parent / "converters").exists():
+    __path__.append(str(_CHECKOUT))
 
 _PUBLIC = {
     "dynhp_tf.batching": ["BatchStream"],
     "dynhp_tf.callback": ["DynHPCallback"],
     "dynhp_tf.compact": ["narrow_model", "removable_neurons"],
+    # The export API's face (deploy side; loads only when one of these names is used).
+    "dynhp_tf.export": ["ExportError", "ExportResult", "export_model"],
     "dynhp_tf.error_maps": ["ErrorMapConv2D", "error_map_pruning", "strip_error_map_pruning"],
     "dynhp_tf.flops": ["TrainingFlops", "per_sample_flops"],
     "dynhp_tf.groups": ["PruningGraph", "PruningGroup", "UnsupportedLayerError", "pruning_groups"],

@@ -1,6 +1,6 @@
 """Board profiles as data: the one reader of `boards/*.toml` for training and export.
 
-The exporter (`converters.boards`) and the training side (`DynHPCallback(target_board=...)`)
+The exporter (`dynhp_tf.converters.boards`) and the training side (`DynHPCallback(target_board=...)`)
 read the same files through `read_profile`, and turn a board into model limits through
 `model_limits`, so the figures the callback aims at are the ones the fit check applies.
 
@@ -14,7 +14,7 @@ import importlib.resources
 import math
 import tomllib
 
-BOARDS_PACKAGE = "boards"
+BOARDS_PACKAGE = "dynhp_tf.boards"
 
 
 def _files() -> dict:

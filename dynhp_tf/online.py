@@ -130,7 +130,7 @@ class OnlineTrainer:
         rounding: "nearest" or "stochastic", for both methods.
         scales: the grid. None: symmetric per-channel from the current kernels (max |w| / 127);
             a float: one symmetric per-tensor step for every kernel; a dict layer name -> one step
-            or one per output channel, e.g. `converters.weight_grid.weight_scales(flatbuffer, model)`.
+            or one per output channel, e.g. `dynhp_tf.converters.weight_grid.weight_scales(flatbuffer, model)`.
         layers: names of the layers to train; default every Dense and Conv2D layer.
         loss: a Keras loss taking (labels, model outputs); default sparse categorical
             cross-entropy, from logits unless the last layer's activation is softmax.

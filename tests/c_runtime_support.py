@@ -5,9 +5,9 @@ import tempfile
 
 import numpy as np
 
-from converters.c_project import write_c_project
-from converters.quantize import quantize_int8, tflite_interpreter
-from converters.tflm_check import _quantize, run_tflm
+from dynhp_tf.converters.c_project import write_c_project
+from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
+from dynhp_tf.converters.tflm_check import _quantize, run_tflm
 
 HOST_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
 

@@ -1,8 +1,8 @@
 """Bias correction: the int8 model's mean output error per channel shrinks, weights are untouched."""
 import numpy as np
 
-from converters.bias_correction import correct_biases, fake_quantize, quantize_weights
-from converters.quantize import quantize_int8, tflite_interpreter
+from dynhp_tf.converters.bias_correction import correct_biases, fake_quantize, quantize_weights
+from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
 from dynhp_tf._keras import keras
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from converters.quantize import quantize_int8
-from converters.tflm_check import run_tflm
+from dynhp_tf.converters.quantize import quantize_int8
+from dynhp_tf.converters.tflm_check import run_tflm
 from dynhp_tf._keras import keras
 from dynhp_tf.board_profiles import arena_with_margin, model_limits, read_profile
 from dynhp_tf.budget import device_plan, greedy_plan

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from converters.errors import ExportError
-from converters.export import export_model
-from converters.quantize import quantize_int8
-from converters.rebuild import compact_model
-from converters.tflm_check import run_tflm
+from dynhp_tf.converters.errors import ExportError
+from dynhp_tf.converters.export import export_model
+from dynhp_tf.converters.quantize import quantize_int8
+from dynhp_tf.converters.rebuild import compact_model
+from dynhp_tf.converters.tflm_check import run_tflm
 from dynhp_tf import DynHPCallback
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import save_calibration, sidecar_path

@@ -14,14 +14,14 @@ import sys
 
 import pytest
 
-from converters.boards import load_board
-from converters.c_project import write_c_project
+from dynhp_tf.converters.boards import load_board
+from dynhp_tf.converters.c_project import write_c_project
 from tests import models
 from tests.c_runtime_support import quantized
 
 PIO = pathlib.Path(sys.executable).with_name("pio")
 BOARDS = ("esp32", "nano33ble")
-FIRMWARE = importlib.resources.files("firmware")
+FIRMWARE = importlib.resources.files("dynhp_tf.firmware")
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from converters.c_runtime import UnsupportedOpError, generate_model_c
-from converters.monitor import EXIT_GOLDEN_FAILED, EXIT_OK, parse_events
-from converters.monitor import main as monitor_main
+from dynhp_tf.converters.c_runtime import UnsupportedOpError, generate_model_c
+from dynhp_tf.converters.monitor import EXIT_GOLDEN_FAILED, EXIT_OK, parse_events
+from dynhp_tf.converters.monitor import main as monitor_main
 from dynhp_tf._keras import keras
 from tests import models
 from tests.c_runtime_support import HOST_FLAGS, quantized, run_c_host, write_project

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from converters.emulate import DEBIAN_PACKAGES, emulate_project, missing_tools
+from dynhp_tf.converters.emulate import DEBIAN_PACKAGES, emulate_project, missing_tools
 from dynhp_tf._keras import keras
 from tests import models
 from tests.c_runtime_support import quantized, write_project
@@ -81,7 +81,7 @@ def test_broken_golden_vector_fails_under_qemu(tmp_path):
 
 
 def test_export_runtime_c_reports_measured_figures(tmp_path):
-    from converters.export import export_model
+    from dynhp_tf.converters.export import export_model
     from tests.export_models import TINY_MIN_AGREEMENT, save_tiny
 
     model_path = save_tiny(tmp_path)
@@ -100,8 +100,8 @@ def test_export_runtime_c_reports_measured_figures(tmp_path):
 
 
 def test_export_runtime_c_refuses_an_op_by_name(tmp_path):
-    from converters.c_runtime import UnsupportedOpError
-    from converters.export import export_model
+    from dynhp_tf.converters.c_runtime import UnsupportedOpError
+    from dynhp_tf.converters.export import export_model
 
     model = keras.Sequential([keras.Input((6,)), L.Dense(4, activation="swish")])  # MUL
     model.save(tmp_path / "sig.h5")

@@ -52,7 +52,7 @@ def test_target_compression_is_reached_exactly(build):
     assert params <= target < params + neuron_params(graph)
     assert history.history["dynhp/compression"][-1] >= 4
     # What the callback reports is what the weights hold: the rebuilt compact model's size.
-    from converters.rebuild import compact_model
+    from dynhp_tf.converters.rebuild import compact_model
 
     assert compact_model(model).params_compact == params
 

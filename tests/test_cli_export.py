@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from converters.boards import list_boards
-from converters.cli import EXIT_CODES, main
+from dynhp_tf.converters.boards import list_boards
+from dynhp_tf.converters.cli import EXIT_CODES, main
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import save_calibration, sidecar_path
 from tests.export_models import (
@@ -76,7 +76,7 @@ def test_full_export_writes_model_tflite_reports(workdir):
                                atol=1e-5)
     assert (out / "firmware" / "platformio.ini").is_file()
     # dynhp-monitor can tell from report.json which model the board must be running.
-    from converters.monitor import host_figures
+    from dynhp_tf.converters.monitor import host_figures
 
     digest = hashlib.sha256((out / "tiny.tflite").read_bytes()).hexdigest()
     assert host_figures(report)["model_hash"] == digest

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from converters.cli import EXIT_CODES, EXIT_INTERRUPTED, main
-from converters.errors import ConversionError
-from converters.quantize import quantize_int8_in_child
+from dynhp_tf.converters.cli import EXIT_CODES, EXIT_INTERRUPTED, main
+from dynhp_tf.converters.errors import ConversionError
+from dynhp_tf.converters.quantize import quantize_int8_in_child
 from dynhp_tf._keras import LEGACY, keras
 from dynhp_tf.calibration import save_calibration, sidecar_path
 from tests.export_models import TINY_MIN_AGREEMENT, samples, save_tiny, tiny_mlp
@@ -234,7 +234,7 @@ def test_h5_from_the_other_keras(workdir):
 def test_ctrl_c_mid_export_leaves_nothing(workdir):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "converters.cli", "tiny.h5", "--board", "esp32",
+        [sys.executable, "-m", "dynhp_tf.converters.cli", "tiny.h5", "--board", "esp32",
          "--calibration", "cal.npy", "--min-agreement", str(TINY_MIN_AGREEMENT)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     seen = ""

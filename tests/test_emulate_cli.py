@@ -1,7 +1,7 @@
 """dynhp-emulate without the toolchain: one line naming the Debian packages, non-zero exit."""
 from click.testing import CliRunner
 
-from converters.emulate import main
+from dynhp_tf.converters.emulate import main
 
 
 def test_missing_toolchain_names_the_debian_packages(tmp_path, monkeypatch):

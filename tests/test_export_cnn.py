@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from converters.export import export_model
+from dynhp_tf.converters.export import export_model
 from dynhp_tf import DynHPCallback
 from dynhp_tf._keras import keras
 from tests.models import cnn, compiled, data_for, residual

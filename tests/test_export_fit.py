@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from converters.boards import UnknownBoardError, arena_with_margin, list_boards, load_board
-from converters.fit import DoesNotFitError, check_fit, fit_table, require_fit
+from dynhp_tf.converters.boards import UnknownBoardError, arena_with_margin, list_boards, load_board
+from dynhp_tf.converters.fit import DoesNotFitError, check_fit, fit_table, require_fit
 
 
 def test_board_profiles_ship_and_load():
@@ -76,7 +76,7 @@ def test_board_whose_firmware_alone_is_too_big_cannot_be_fixed_by_compression():
 def test_readme_documents_every_exit_code():
     import pathlib
 
-    from converters.cli import EXIT_CODES
+    from dynhp_tf.converters.cli import EXIT_CODES
 
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name, code, meaning in EXIT_CODES:

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from converters.errors import CalibrationShapeError, QuantizationCheckError
-from converters.flatbuffer import op_names
-from converters.quantize import check_dense_quantization, quantize_int8, tflite_interpreter
+from dynhp_tf.converters.errors import CalibrationShapeError, QuantizationCheckError
+from dynhp_tf.converters.flatbuffer import op_names
+from dynhp_tf.converters.quantize import check_dense_quantization, quantize_int8, tflite_interpreter
 from tests.export_models import samples, tiny_mlp
 
 DENSE_UNITS = [16, 8, 3]

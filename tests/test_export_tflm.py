@@ -6,8 +6,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from converters.quantize import quantize_int8
-from converters.tflm_check import check_with_tflm
+from dynhp_tf.converters.quantize import quantize_int8
+from dynhp_tf.converters.tflm_check import check_with_tflm
 from tests.export_models import samples, tiny_mlp
 
 
@@ -72,7 +72,7 @@ def test_golden_vectors_are_what_tflm_saw(checked):
 
 
 def test_tflm_vs_tflite_verdict_says_what_a_difference_means():
-    from converters.tflm_check import tflm_verdict
+    from dynhp_tf.converters.tflm_check import tflm_verdict
 
     def blame():
         return "they first diverge at op 3 (SOFTMAX), by 5"

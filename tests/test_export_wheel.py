@@ -4,8 +4,8 @@ The fresh venv has no system site-packages and gets the wheel with `--no-deps`. 
 dependencies (TensorFlow, tflite-micro, ...) are reused from the development venv through a
 `.pth` file that appends that venv's site-packages to `sys.path` (no network, no 1 GB
 re-download). Appended paths are not scanned for `.pth` files, so the development venv's
-editable install of this project stays inactive, and the test checks that `converters`
-really comes from the fresh venv.
+editable install of this project stays inactive, and the test checks that
+`dynhp_tf.converters` really comes from the fresh venv.
 """
 import json
 import os
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 
 import pytest
 
@@ -44,6 +45,15 @@ def test_wheel_in_fresh_venv_exports_end_to_end(tmp_path):
                            check=True, capture_output=True, text=True)
     assert "Warning" not in built.stdout + built.stderr  # setuptools' packaging warnings
     (wheel,) = wheels.glob("dynhp_tf-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    # One top-level package: converters/, boards/, firmware/ install inside dynhp_tf.
+    assert {name.split("/")[0] for name in names} == {"dynhp_tf", "dynhp_tf-0.1.0.dist-info"}
+    for path in ("boards/esp32.toml", "firmware/core/dynhp_runner.cc",
+                 "firmware/layers/esp_idf/src/CMakeLists.txt", "firmware/layers/esp_idf/sdkconfig.defaults",
+                 "firmware/layers/arduino_mbed/src/main.cpp", "firmware/host/Makefile",
+                 "firmware/c_runtime/dynhp_kernels.c"):
+        assert f"dynhp_tf/{path}" in names, path
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
     env_dir = tmp_path / "fresh-venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
@@ -57,7 +67,7 @@ def test_wheel_in_fresh_venv_exports_end_to_end(tmp_path):
     work = tmp_path / "work"  # outside the checkout
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
-    origin = subprocess.run([_bin(env_dir, "python"), "-c", "import converters; print(converters.__file__)"],
+    origin = subprocess.run([_bin(env_dir, "python"), "-c", "import dynhp_tf.converters as c; print(c.__file__)"],
                             cwd=work, env=env, check=True, capture_output=True, text=True).stdout
     assert origin.startswith(str(env_dir)), origin
 

@@ -1,7 +1,7 @@
 """The generated PlatformIO projects: valid config, compilable sources, the exact model.
 
-Fixture: a tiny Keras MLP converted by `converters.quantize` and run under the real TFLM
-kernels by `converters.tflm_check.run_tflm` (the exporter's own code paths). No TFLM C++
+Fixture: a tiny Keras MLP converted by `dynhp_tf.converters.quantize` and run under the real TFLM
+kernels by `dynhp_tf.converters.tflm_check.run_tflm` (the exporter's own code paths). No TFLM C++
 tree is available here, so the C++ is compiled against the stand-in headers in
 tests/data/tflm_stub (same API names and signatures as upstream TFLM).
 """
@@ -18,15 +18,10 @@ import sys
 import numpy as np
 import pytest
 
-from converters.boards import load_board
-from converters.firmware_project import (
-    OP_RESOLVER_METHODS,
-    FirmwareError,
-    generated_ops,
-    model_hash,
-    write_firmware_project,
-)
-from converters.flatbuffer import op_names
+from dynhp_tf.converters.boards import load_board
+from dynhp_tf.converters.firmware_project import FirmwareError, model_hash, write_firmware_project
+from dynhp_tf.converters.op_resolver import OP_RESOLVER_METHODS, generated_ops, resolver_methods
+from dynhp_tf.converters.flatbuffer import op_names
 from dynhp_tf._keras import keras
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -40,8 +35,8 @@ needs_gxx = pytest.mark.skipif(GXX is None, reason="no host g++")
 
 
 def _tiny_model(io: str):
-    from converters.quantize import quantize_int8
-    from converters.tflm_check import run_tflm
+    from dynhp_tf.converters.quantize import quantize_int8
+    from dynhp_tf.converters.tflm_check import run_tflm
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
@@ -146,7 +141,6 @@ def test_unknown_or_inconsistent_ops_are_refused(tmp_path, int8_model):
         write_firmware_project(tmp_path, ops=op_names(tflite_model),
                                **{**kwargs, "golden_outputs": golden_out[:, :2]})
     assert "LSTM" not in OP_RESOLVER_METHODS
-    from converters.firmware_project import resolver_methods
     with pytest.raises(FirmwareError, match="UNIDIRECTIONAL_SEQUENCE_LSTM"):
         resolver_methods(["FULLY_CONNECTED", "UNIDIRECTIONAL_SEQUENCE_LSTM"])
 
@@ -191,7 +185,7 @@ def test_generated_sources_compile_with_werror_and_register_the_flatbuffer_ops(
 @pytest.mark.parametrize("placement", ["static", "heap"])
 def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, int8_model,
                                                                     placement):
-    from converters.monitor import host_figures, judge, last_event, parse_events
+    from dynhp_tf.converters.monitor import host_figures, judge, last_event, parse_events
 
     limit = load_board("esp32").static_arena_max_bytes
     project = _write(tmp_path, "esp32", int8_model,
@@ -218,24 +212,3 @@ def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, in
     assert summary["first_mismatch"]["sample"] == len(int8_model[1]) - 1
     assert judge(summary, host).exit_code == 1
 
-
-@pytest.mark.slow
-def test_firmware_templates_ship_in_the_wheel(tmp_path):
-    # Build from a copy: setuptools writes build/ and *.egg-info into the source tree.
-    root = pathlib.Path(__file__).parents[1]
-    src = tmp_path / "src"
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
-    src.mkdir()
-    for entry in ("pyproject.toml", "README.md"):
-        shutil.copy(root / entry, src / entry)
-    for package in ("dynhp_tf", "converters", "boards", "firmware"):
-        shutil.copytree(root / package, src / package, ignore=ignore)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path / "dist"), str(src)], check=True, timeout=600)
-    import zipfile
-    names = zipfile.ZipFile(next((tmp_path / "dist").glob("dynhp_tf-*.whl"))).namelist()
-    for path in ("firmware/core/dynhp_runner.cc", "firmware/core/dynhp_platform.h",
-                 "firmware/layers/esp_idf/src/CMakeLists.txt",
-                 "firmware/layers/esp_idf/sdkconfig.defaults",
-                 "firmware/layers/arduino_mbed/src/main.cpp", "firmware/host/Makefile"):
-        assert path in names, path

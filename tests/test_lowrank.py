@@ -170,9 +170,9 @@ def test_bad_arguments_are_refused_by_name():
 
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_weight_scales_read_the_exported_grid(per_channel):
-    from converters.errors import ExportError
-    from converters.quantize import quantize_int8
-    from converters.weight_grid import weight_scales
+    from dynhp_tf.converters.errors import ExportError
+    from dynhp_tf.converters.quantize import quantize_int8
+    from dynhp_tf.converters.weight_grid import weight_scales
 
     model = _cnn()
     flatbuffer = quantize_int8(model, _data(32)[0], per_channel_dense=per_channel)

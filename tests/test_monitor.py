@@ -7,7 +7,7 @@ import pathlib
 
 from click.testing import CliRunner
 
-from converters.monitor import (
+from dynhp_tf.converters.monitor import (
     EXIT_GOLDEN_FAILED,
     EXIT_HASH_MISMATCH,
     EXIT_NO_RESULT,

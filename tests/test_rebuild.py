@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from converters.rebuild import compact_model, count_macs
+from dynhp_tf.converters.rebuild import compact_model, count_macs
 from dynhp_tf import DynHPCallback, UnsupportedLayerError, pruning_groups
 from dynhp_tf._keras import keras
 from dynhp_tf.groups import layer_weight
