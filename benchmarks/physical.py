@@ -70,7 +70,7 @@ def train(name: str, args) -> dict:
         def on_epoch_begin(self, epoch, logs=None):
             # What trains this epoch: the batch and widths set at the end of the previous one.
             self.batch = cb.stream.batch_size if cb else args.batch_size
-            self.params = cb.graph.params(cb.masks.keep) if cb else model.count_params()
+            self.params = cb.graph.params([int(k.sum()) for k in cb.masks.keep]) if cb else model.count_params()
             _reset_peak()
             self.start = time.perf_counter()
 
