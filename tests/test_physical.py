@@ -90,3 +90,24 @@ def test_early_stopping_ends_fit_with_synced_weights():
     assert len(history.history["loss"]) < 5
     x = data_for(model, n=16, seed=4)[0]
     np.testing.assert_allclose(np.asarray(cb.compact_model()(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_replaced_networks_and_the_full_width_optimizer_give_their_buffers_back():
+    # TensorFlow keeps traced train functions (and the buffers their variables own) alive after
+    # a model is gone, so each shrink empties what it replaces; the user's model keeps training.
+    model = mlp()
+    original = keras.optimizers.Adam(1e-3)
+    model.compile(original, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    narrow = []
+    probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: narrow.append(cb.trainer.compact))
+    cb = DynHPCallback(target_compression=4, end_epoch=1, verbose=0)
+    fit(model, cb, epochs=3, callbacks=[probe])
+    first, last = narrow[0], narrow[-1]
+    assert first is not last  # two events: the first narrow network was replaced
+    assert all(np.asarray(v).size == 0 for v in list(first.variables) + list(first.optimizer.variables))
+    assert model.optimizer is not original
+    assert all(np.asarray(v).size == 0 for v in original.variables)
+    slots = optimizer_slots(model.optimizer, first_kernel(model))
+    assert len(slots) == 2 and all(np.any(np.asarray(s) != 0) for s in slots)
+    x = data_for(model, n=32, seed=3)[0]
+    np.testing.assert_allclose(np.asarray(cb.compact_model()(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
