@@ -48,22 +48,37 @@ def _reset_peak() -> None:
         f.write("5")  # resets VmHWM to the current resident set
 
 
+def _data(args):
+    """The first `args.samples` Fashion-MNIST training images, flattened, and their labels."""
+    from dynhp_tf.datasets import fashion_mnist
+
+    (x, y), _ = fashion_mnist()
+    return x[:args.samples].reshape(args.samples, -1).astype("float32"), y[:args.samples]
+
+
+def _mlp(hidden: tuple[int, ...], seed: int, metrics=()):
+    """784-hidden...-10 with ReLU, compiled with Adam(1e-3) on logits."""
+    from dynhp_tf._keras import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((784,))] + [keras.layers.Dense(h, activation="relu") for h in hidden]
+                             + [keras.layers.Dense(10)])
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=list(metrics))
+    return model
+
+
 def train(name: str, args) -> dict:
     """One contender, in this process; returns per-epoch records."""
     import tensorflow as tf
 
     from dynhp_tf import DynHPCallback
     from dynhp_tf._keras import keras
-    from dynhp_tf.datasets import fashion_mnist
 
-    (x, y), _ = fashion_mnist()
-    x, y = x[:args.samples].reshape(args.samples, -1).astype("float32"), y[:args.samples]
+    x, y = _data(args)
     tf.constant(1.0) + 1.0
     baseline = _rss_kib("VmRSS")
-    keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(args.hidden, activation="relu"),
-                              keras.layers.Dense(args.hidden, activation="relu"), keras.layers.Dense(10)])
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = _mlp((args.hidden, args.hidden), args.seed)
     records = []
 
     class Meter(keras.callbacks.Callback):
@@ -162,15 +177,9 @@ def overhead_run(name: str, args) -> dict:
     """Epoch times of LeNet-300-100 trained plainly or with an idle DynHPCallback."""
     from dynhp_tf import DynHPCallback
     from dynhp_tf._keras import keras
-    from dynhp_tf.datasets import fashion_mnist
 
-    (x, y), _ = fashion_mnist()
-    x, y = x[:args.samples].reshape(args.samples, -1).astype("float32"), y[:args.samples]
-    keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(300, activation="relu"),
-                              keras.layers.Dense(100, activation="relu"), keras.layers.Dense(10)])
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    x, y = _data(args)
+    model = _mlp((300, 100), args.seed, metrics=["accuracy"])
     seconds = []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: seconds.append(-time.perf_counter()),
