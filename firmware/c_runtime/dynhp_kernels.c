@@ -475,19 +475,19 @@ static int32_t sigmoid_input(const dynhp_sigmoid_t *p, int32_t x) {
   return dynhp_mul_by_quantized(x, p->input_multiplier, p->input_left_shift);
 }
 
+/* Outside the input radius both functions are flat: the output is the int8 extreme. */
+static int saturated(const dynhp_sigmoid_t *p, int32_t x, int8_t *out) {
+  if (x > -p->radius && x < p->radius) return 0;
+  *out = x <= -p->radius ? -128 : 127;
+  return 1;
+}
+
 void dynhp_logistic(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out) {
   int32_t i;
   for (i = 0; i < p->count; ++i) {
     const int32_t x = in[i] - p->in_zp;
     int32_t a, y;
-    if (x <= -p->radius) {
-      out[i] = -128;
-      continue;
-    }
-    if (x >= p->radius) {
-      out[i] = 127;
-      continue;
-    }
+    if (saturated(p, x, &out[i])) continue;
     a = sigmoid_input(p, x);
     if (a == 0) {
       y = 1 << 30; /* one half */
@@ -505,14 +505,7 @@ void dynhp_tanh(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out) {
   for (i = 0; i < p->count; ++i) {
     const int32_t x = in[i] - p->in_zp;
     int32_t a, t;
-    if (x <= -p->radius) {
-      out[i] = -128;
-      continue;
-    }
-    if (x >= p->radius) {
-      out[i] = 127;
-      continue;
-    }
+    if (saturated(p, x, &out[i])) continue;
     a = sigmoid_input(p, x);
     /* tanh|a| = (1 - exp(-2|a|)) / (1 + exp(-2|a|)); -|a| in Q4.27 has the raw
      * bits of -2|a| in Q5.26. */
