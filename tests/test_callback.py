@@ -1,8 +1,4 @@
-import json
 import logging
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -14,6 +10,7 @@ from dynhp_tf._keras import LEGACY, keras
 from dynhp_tf.groups import layer_weight
 from dynhp_tf.compact import optimizer_slots
 from tests.models import L, cnn, compiled, data_for, mlp, residual
+from tests.replicas import on_two_cpu_replicas
 
 
 def fit(model, cb, epochs=4, x=None, y=None, **kwargs):
@@ -263,12 +260,7 @@ def test_schedule_longer_than_fit_is_refused():
 
 
 MIRRORED = """
-import json, numpy as np, tensorflow as tf
-tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
-                                           [tf.config.LogicalDeviceConfiguration()] * 2)
 from dynhp_tf import DynHPCallback
-from tests.models import compiled, data_for, mlp
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = compiled(mlp())
 x, y = data_for(model)
@@ -283,10 +275,7 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "compression": hist
 
 
 def test_mirrored_strategy_with_two_cpu_replicas_prunes_to_target():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", MIRRORED], cwd=root, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = on_two_cpu_replicas(MIRRORED)
     assert result["replicas"] == 2 and result["epochs"] == 3
     assert result["compression"] >= 5 and result["zero"]
     assert result["batch"][-1] > 16

@@ -1,7 +1,3 @@
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,6 +7,7 @@ from dynhp_tf import DynHPCallback, UnsupportedLayerError
 from dynhp_tf._keras import keras
 from dynhp_tf.halo import Halo, attached_halo, magnitude_threshold, strip
 from tests.models import L, compiled, data_for, mlp
+from tests.replicas import on_two_cpu_replicas
 
 XI, PSI = 0.03, 0.02
 
@@ -201,13 +198,8 @@ def test_dynhp_criterion_halo_prunes_and_trains_with_the_penalty_on_the_narrow_n
 
 
 MIRRORED = """
-import json, numpy as np, tensorflow as tf
-tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
-                                           [tf.config.LogicalDeviceConfiguration()] * 2)
 from dynhp_tf import DynHPCallback
 from dynhp_tf.halo import Halo
-from tests.models import compiled, data_for, mlp
-strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 with strategy.scope():
     model = compiled(mlp())
 x, y = data_for(model)
@@ -226,9 +218,6 @@ print(json.dumps({"replicas": len(halo.scales[0].values), "equal": replicas_equa
 
 
 def test_mirrored_strategy_with_two_cpu_replicas():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", MIRRORED], cwd=root, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = on_two_cpu_replicas(MIRRORED)
     assert result["replicas"] == 2 and result["equal"] and result["moved"] > 0.01
     assert np.all(np.isfinite(result["loss"])) and result["compression"] >= 4 and result["steps"] > 0
