@@ -4,12 +4,18 @@ Each contender trains in its own process (so peak memory is its own) on the same
   dense        plain model.fit at the batch size;
   dynhp-fixed  DynHPCallback with batch growth off (max_batch_size = batch size);
   dynhp        DynHPCallback with a growing batch (the default use).
-Per epoch it prints params, batch, seconds per real step, and the measured training memory:
-the peak resident set of the epoch (Linux VmHWM, reset at each epoch start through
-/proc/self/clear_refs) minus the process's resident set after TensorFlow started, the data was
-loaded and one tiny op ran (the runtime's own baseline). Beside it, the memory model's figure
-(`dynhp/train_memory_bytes`, which counts the full-width weights that stay in the user's model),
-and how well the model predicts the measured saving against dense.
+Per epoch it prints params, batch, seconds per real step and two measurements of training memory:
+  tensors  the peak bytes of live TensorFlow tensors in the epoch (weights, gradients, optimizer
+           slots, activations, temporaries), counted by TensorFlow's own CPU allocator: each
+           contender runs a second time with TF_CPU_ALLOCATOR_USE_BFC=true, whose statistics are
+           reset at each epoch start, minus the bytes live before the model was built;
+  RSS      the peak resident set of the epoch (Linux VmHWM, reset at each epoch start through
+           /proc/self/clear_refs) minus the resident set after TensorFlow started, the data was
+           loaded and one tiny op ran. It also holds what is not a tensor: the traced functions,
+           the runtime's thread pools and caches, and heap pages malloc has not returned.
+Step times come from the first run (the default allocator). Beside them, the memory model's
+figure (`dynhp/train_memory_bytes`, which counts the full-width weights that stay in the user's
+model), and how well the model predicts the measured saving against dense.
 
 The contenders run with TF_ENABLE_ONEDNN_OPTS=0 unless `--onednn` is given: TensorFlow's oneDNN
 CPU allocator keeps a pool as large as the largest memory the process ever used, so with it a
@@ -78,6 +84,8 @@ def train(name: str, args) -> dict:
     x, y = _data(args)
     tf.constant(1.0) + 1.0
     baseline = _rss_kib("VmRSS")
+    tensors = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true"  # the allocator counts tensor bytes
+    tensor_baseline = tf.config.experimental.get_memory_info("CPU:0")["current"] if tensors else 0
     model = _mlp((args.hidden, args.hidden), args.seed)
     records = []
 
@@ -87,6 +95,8 @@ def train(name: str, args) -> dict:
             self.batch = cb.stream.batch_size if cb else args.batch_size
             self.params = cb.graph.params([int(k.sum()) for k in cb.masks.keep]) if cb else model.count_params()
             _reset_peak()
+            if tensors:
+                tf.config.experimental.reset_memory_stats("CPU:0")
             self.start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
@@ -94,6 +104,9 @@ def train(name: str, args) -> dict:
             records.append({"epoch": epoch, "seconds": seconds, "params": self.params, "batch": self.batch,
                             "real_steps": -(-args.samples // self.batch),
                             "peak_bytes": (_rss_kib("VmHWM") - baseline) * 1024})
+            if tensors:
+                peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+                records[-1]["tensor_peak_bytes"] = peak - tensor_baseline
 
     cb = None
     if name == "dense":
@@ -130,26 +143,35 @@ def main(argv=None):
     if not args.onednn:
         env["TF_ENABLE_ONEDNN_OPTS"] = "0"
 
-    def run(name):
+    def run(name, extra_env=None):
         command = [sys.executable, "-m", "benchmarks.physical", "--only", name] + (argv or sys.argv[1:])
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, env={**env, **(extra_env or {})})
         if done.returncode:
             sys.exit(f"{name} failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    def measured(name):
+        """Times and RSS from a run with the default allocator, tensor bytes from a run with BFC."""
+        result = run(name)
+        counted = run(name, {"TF_CPU_ALLOCATOR_USE_BFC": "true"})
+        for record, other in zip(result["epochs"], counted["epochs"]):
+            record["tensor_peak_bytes"] = other["tensor_peak_bytes"]
+        return result
+
     if args.overhead:
         return report_overhead(args, [run(name) for _ in range(args.repeats) for name in ("plain", "idle-dynhp")])
-    results = [run(name) for name in ("dense", "dynhp-fixed", "dynhp")]
+    results = [measured(name) for name in ("dense", "dynhp-fixed", "dynhp")]
     dense = results[0]["epochs"]
     print(f"{'run':<12}{'epoch':>6}{'params':>12}{'batch':>7}{'ms/step':>9}{'x dense':>8}"
-          f"{'peak MiB':>10}{'x dense':>8}{'model MiB':>11}")
+          f"{'tensor MiB':>11}{'x dense':>8}{'RSS MiB':>9}{'x dense':>8}{'model MiB':>11}")
     for run in results:
         for r, d in zip(run["epochs"], dense):
             step, dense_step = r["seconds"] / r["real_steps"], d["seconds"] / d["real_steps"]
             model = f"{r['modeled_bytes'] / 2**20:>11.1f}" if "modeled_bytes" in r else ""
             print(f"{run['name']:<12}{r['epoch']:>6}{r['params']:>12,}{r['batch']:>7}{1000 * step:>9.1f}"
-                  f"{step / dense_step:>8.2f}{r['peak_bytes'] / 2**20:>10.1f}{r['peak_bytes'] / d['peak_bytes']:>8.2f}"
-                  + model)
+                  f"{step / dense_step:>8.2f}{r['tensor_peak_bytes'] / 2**20:>11.1f}"
+                  f"{r['tensor_peak_bytes'] / d['tensor_peak_bytes']:>8.2f}"
+                  f"{r['peak_bytes'] / 2**20:>9.1f}{r['peak_bytes'] / d['peak_bytes']:>8.2f}" + model)
     summary = {}
     for run in results[1:]:
         total = sum(r["seconds"] for r in run["epochs"]) / sum(d["seconds"] for d in dense)
@@ -158,11 +180,14 @@ def main(argv=None):
             "epoch_time_ratio_whole_run": total,
             "last_epoch_step_time_ratio": (last["seconds"] / last["real_steps"]) /
                                           (last_dense["seconds"] / last_dense["real_steps"]),
-            "last_epoch_memory_ratio": last["peak_bytes"] / last_dense["peak_bytes"],
-            "max_peak_over_dense_peak": max(r["peak_bytes"] for r in run["epochs"]) /
-                                        max(d["peak_bytes"] for d in dense),
-            # The memory model against the measurement: the saving over dense, in bytes.
-            "last_epoch_saving_measured_bytes": last_dense["peak_bytes"] - last["peak_bytes"],
+            "last_epoch_tensor_ratio": last["tensor_peak_bytes"] / last_dense["tensor_peak_bytes"],
+            "max_tensor_peak_over_dense_peak": max(r["tensor_peak_bytes"] for r in run["epochs"]) /
+                                               max(d["tensor_peak_bytes"] for d in dense),
+            "last_epoch_rss_ratio": last["peak_bytes"] / last_dense["peak_bytes"],
+            "max_rss_peak_over_dense_peak": max(r["peak_bytes"] for r in run["epochs"]) /
+                                            max(d["peak_bytes"] for d in dense),
+            # The memory model against the measurement: the saving over dense, in tensor bytes.
+            "last_epoch_saving_measured_bytes": last_dense["tensor_peak_bytes"] - last["tensor_peak_bytes"],
             "last_epoch_saving_modeled_bytes": run["epochs"][0]["modeled_bytes"] - last["modeled_bytes"],
         }
         entry = summary[run["name"]]

@@ -226,7 +226,7 @@ class DynHPCallback(keras.callbacks.Callback):
         self.driver = StepDriver(model, steps, step=self._step, on_epoch_steps_done=self._epoch_steps_done,
                                  network=lambda: self.trainer.network)
         keep = kept_neurons(model, graph)  # resume: removed neurons stay removed
-        self.masks = NeuronMasks(model, graph, keep)
+        self.masks = NeuronMasks(model, graph)
         self.masks.attach()
         self.masks.update(keep)
         self.slots = slots_per_weight(model.optimizer)

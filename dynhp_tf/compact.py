@@ -4,8 +4,9 @@ One mechanism for training and export. `narrow_model` writes the kept widths int
 model's config (each producer's width key from `dynhp_tf.layers`), builds the narrower model
 and slices every weight to the kept neurons; `narrow_optimizer` gives a fresh optimizer of the
 same class and settings whose slots (momenta, velocities) and step count are those of the
-kept entries; `expand_variables` writes a narrow state back into the full-width one, zero
-where neurons were removed.
+kept entries; `expand_variables` writes a narrow state back into the full-width one, whose
+removed neurons are zero already. Both read and write in place (`dynhp_tf.inplace`), so the
+full-width weights are never copied whole.
 
 `removable_neurons` is the one definition of "pruned" that the callback, the memory model
 and the exporter share: a neuron whose outgoing weights are all exactly zero, or whose
@@ -17,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from dynhp_tf._keras import LEGACY, keras
-from dynhp_tf.groups import PruningGraph, as_list, expand_weight, neuron_norms, slice_weight, zero_outgoing
+from dynhp_tf.groups import PruningGraph, as_list, neuron_norms, zero_outgoing
+from dynhp_tf.inplace import free_variables, take_kept, write_kept
 from dynhp_tf.layers import rule_for
 
 
@@ -90,15 +92,17 @@ def narrow_model(model, graph: PruningGraph, keep: list[np.ndarray]):
             layer_config[rule_for(entry["class_name"]).width_key] = widths[layer_config["name"]]
     compact = type(model).from_config(config)
     for info, source, target in zip(graph.weights, _variables(model), _variables(compact)):
-        target.assign(slice_weight(np.asarray(source), info.pruned_axes, keep))
+        target.assign(take_kept(source, info.pruned_axes, keep))
     return compact
 
 
 def expand_variables(source_model, target_model, graph: PruningGraph, keep: list[np.ndarray]) -> None:
-    """Writes a narrow model's weights into the full-width `target_model` (zero where removed)."""
-    for info, source, target in zip(graph.weights, _variables(source_model),
-                                    _variables(target_model)):
-        target.assign(expand_weight(np.asarray(source), info.pruned_axes, keep, info.shape))
+    """Writes a narrow model's weights into the full-width `target_model`, in place.
+
+    The removed neurons' entries of `target_model` must be zero already (`NeuronMasks.update`).
+    """
+    for info, source, target in zip(graph.weights, _variables(source_model), _variables(target_model)):
+        write_kept(target, source, info.pruned_axes, keep)
 
 
 def _base_name(variable) -> str:
@@ -130,20 +134,25 @@ def clone_optimizer(optimizer):
 
 
 def move_optimizer_state(source_opt, target_opt, source_model, target_model, graph: PruningGraph,
-                         keep: list[np.ndarray], narrow: bool) -> None:
+                         keep: list[np.ndarray], narrow: bool, free_source: bool = False) -> None:
     """Builds `target_opt` on `target_model`'s trainable weights with `source_opt`'s state.
 
-    Slots are sliced to the kept neurons (`narrow=True`, full width -> narrow) or expanded
-    with zeros (`narrow=False`, narrow -> full width); the step count is carried over.
+    Slots are sliced to the kept neurons (`narrow=True`, full width -> narrow) or written into
+    the kept entries of the new, zero slots (`narrow=False`, narrow -> full width); the step
+    count is carried over. With `free_source`, each source slot is emptied as soon as it is
+    copied (the source optimizer is dropped afterwards), so the two states never coexist whole.
     """
     pairs = [(info, s, t) for info, s, t in zip(graph.weights, _variables(source_model),
                                                  _variables(target_model)) if info.trainable]
     target_opt.build([t for _, _, t in pairs])
     for info, source, target in pairs:
         for a, b in zip(optimizer_slots(source_opt, source), optimizer_slots(target_opt, target)):
-            value = np.asarray(a)
-            b.assign(slice_weight(value, info.pruned_axes, keep) if narrow
-                     else expand_weight(value, info.pruned_axes, keep, info.shape))
+            if narrow:
+                b.assign(take_kept(a, info.pruned_axes, keep))
+            else:
+                write_kept(b, a, info.pruned_axes, keep)
+            if free_source:
+                free_variables([a])
     target_opt.iterations.assign(source_opt.iterations)
 
 

@@ -295,6 +295,14 @@ def _index(keep_vector: np.ndarray, tile: int) -> np.ndarray:
     return np.flatnonzero(np.tile(keep_vector, tile))
 
 
+def kept_index(pruned_axes, keep: list[np.ndarray], shape) -> list[np.ndarray]:
+    """Per axis of a weight of `shape`, the indices the kept neurons use (all on unpruned axes)."""
+    index = [np.arange(n) for n in shape]
+    for g, axis, tile in pruned_axes:
+        index[axis] = _index(keep[g], tile)
+    return index
+
+
 def slice_weight(value: np.ndarray, pruned_axes, keep: list[np.ndarray]) -> np.ndarray:
     """The part of a weight that the kept neurons use."""
     for g, axis, tile in pruned_axes:
@@ -304,9 +312,7 @@ def slice_weight(value: np.ndarray, pruned_axes, keep: list[np.ndarray]) -> np.n
 
 def expand_weight(value: np.ndarray, pruned_axes, keep: list[np.ndarray], shape) -> np.ndarray:
     """The inverse of `slice_weight`: a weight of the full `shape`, zero outside kept neurons."""
-    index = [np.arange(n) for n in shape]
-    for g, axis, tile in pruned_axes:
-        index[axis] = _index(keep[g], tile)
+    index = kept_index(pruned_axes, keep, shape)
     full = np.zeros(shape, dtype=np.asarray(value).dtype)
     full[np.ix_(*index)] = value
     return full

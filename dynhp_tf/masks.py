@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from dynhp_tf.groups import PruningGraph, layer_weight
+from dynhp_tf.inplace import zero_removed
 
 
 def _set_constraint(variable, constraint) -> None:
@@ -29,13 +30,14 @@ def _set_constraint(variable, constraint) -> None:
 class NeuronMasks:
     """One keep-vector variable per pruning group, and the constraints that apply them."""
 
-    def __init__(self, model, graph: PruningGraph, keep: list[np.ndarray]):
+    def __init__(self, model, graph: PruningGraph):
+        """All neurons kept; `update` removes some."""
         self.model, self.graph = model, graph
-        self.keep = [k.copy() for k in keep]
+        self.keep = [np.ones(g.size, bool) for g in graph.groups]
         self._axes = graph.weight_axes()
         with model.distribute_strategy.scope():
             self._vectors = [tf.Variable(k.astype("float32"), trainable=False, name="dynhp_keep",
-                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA) for k in keep]
+                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA) for k in self.keep]
 
     def _mask(self, axes, rank: int, dtype):
         mask = None
@@ -61,10 +63,9 @@ class NeuronMasks:
             _set_constraint(weight, constraint)
 
     def update(self, keep: list[np.ndarray]) -> None:
-        """Applies `keep` now: keep vectors, and removed neurons' weights set to zero."""
-        self.keep = [k.copy() for k in keep]
+        """Applies `keep` now: keep vectors, and removed neurons' weights set to zero in place."""
+        old, self.keep = self.keep, [k.copy() for k in keep]
         for vector, k in zip(self._vectors, self.keep):
             vector.assign(k.astype("float32"))
         for key, axes in self._axes.items():
-            weight = layer_weight(self.model, *key)
-            weight.assign(np.asarray(weight) * np.asarray(self._mask(axes, len(weight.shape), weight.dtype)))
+            zero_removed(layer_weight(self.model, *key), axes, old, self.keep)

@@ -18,11 +18,11 @@ import ctypes
 import gc
 
 import numpy as np
-import tensorflow as tf
 
 from dynhp_tf._keras import keras
 from dynhp_tf.compact import clone_optimizer, compile_args, expand_variables, move_optimizer_state, narrow_model
 from dynhp_tf.groups import PruningGraph, pruning_groups
+from dynhp_tf.inplace import free_variables
 
 
 def current_learning_rate(optimizer) -> float | None:
@@ -52,19 +52,6 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to trim
         pass
-
-
-def free_variables(variables) -> None:
-    """Drops the buffers of variables that will never be read again.
-
-    TensorFlow keeps every traced train function alive after its model is gone, and with it
-    the variable handles it captured, which own the buffers: deleting a replaced network or
-    optimizer would free nothing, and each shrink would leak the previous network's weights
-    and slots. Emptying each variable in place frees its buffer now.
-    """
-    for variable in variables:
-        handle = variable.handle if hasattr(variable, "handle") else variable.value.handle
-        tf.raw_ops.AssignVariableOp(resource=handle, value=tf.zeros([0], variable.dtype), validate_shape=False)
 
 
 def has_schedule(optimizer) -> bool:
@@ -108,7 +95,8 @@ class CompactTrainer:
         with self.model.distribute_strategy.scope():
             compact = narrow_model(source, source_graph, relative)
             optimizer = clone_optimizer(source.optimizer)
-            move_optimizer_state(source.optimizer, optimizer, source, compact, source_graph, relative, narrow=True)
+            move_optimizer_state(source.optimizer, optimizer, source, compact, source_graph, relative, narrow=True,
+                                 free_source=True)
             compact.compile(optimizer=optimizer, **compile_args(self.model))
             if self.compact is None:  # from now on the full-width optimizer state is not needed
                 dropped = list(self.model.optimizer.variables)

@@ -1,0 +1,51 @@
+"""In-place writes into full-width weights agree exactly with the numpy slice/expand reference."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dynhp_tf._keras import keras
+from dynhp_tf.groups import expand_weight, slice_weight
+from dynhp_tf.inplace import free_variables, take_kept, write_kept, zero_removed
+
+# (shape, pruned_axes): a Dense kernel after Flatten (input channels tiled 3 times), a conv
+# kernel pruned on its input and output channels, a bias.
+CASES = [((12, 5), [(0, 0, 3), (1, 1, 1)]), ((3, 3, 4, 6), [(0, 2, 1), (1, 3, 1)]), ((6,), [(1, 0, 1)])]
+
+
+
+def variable(value):
+    """A weight as the framework makes it: a Keras 3 variable, or a tf.Variable under tf_keras."""
+    return keras.Variable(value) if hasattr(keras, "Variable") else tf.Variable(value)
+
+
+@pytest.mark.parametrize("shape,axes", CASES, ids=["dense-after-flatten", "conv", "bias"])
+def test_take_write_and_zero_match_numpy(shape, axes):
+    sizes = {g: shape[a] // t for g, a, t in axes}  # neurons per group
+    rng = np.random.default_rng(0)
+    old = [np.ones(sizes.get(g, 1), bool) for g in range(2)]
+    new = [rng.random(sizes.get(g, 1)) < 0.6 for g in range(2)]
+    for k in new:
+        k[0] = True
+    full = rng.normal(size=shape).astype("float32")
+    v = variable(full)
+
+    np.testing.assert_array_equal(np.asarray(take_kept(v, axes, new)), slice_weight(full, axes, new))
+    zero_removed(v, axes, old, new)  # removed now: zero; kept: unchanged
+    np.testing.assert_array_equal(np.asarray(v), expand_weight(slice_weight(full, axes, new), axes, new, shape))
+    narrow = rng.normal(size=slice_weight(full, axes, new).shape).astype("float32")
+    write_kept(v, narrow, axes, new)
+    np.testing.assert_array_equal(np.asarray(v), expand_weight(narrow, axes, new, shape))
+
+    fewer = [k & (rng.random(len(k)) < 0.7) for k in new]  # a second event removes more
+    zero_removed(v, axes, new, fewer)
+    np.testing.assert_array_equal(np.asarray(v), expand_weight(slice_weight(np.asarray(v), axes, fewer), axes,
+                                                               fewer, shape))
+    np.testing.assert_array_equal(slice_weight(np.asarray(v), axes, fewer),
+                                  slice_weight(expand_weight(narrow, axes, new, shape), axes, fewer))
+
+
+def test_free_variables_empties_the_buffer():
+    v = variable(np.ones((64, 64), "float32"))
+    free_variables([v])
+    inner = v if isinstance(v, tf.Variable) else v.value
+    assert tf.size(inner.read_value()).numpy() == 0
