@@ -8,7 +8,8 @@ Per epoch it prints params, batch, seconds per real step and two measurements of
   tensors  the peak bytes of live TensorFlow tensors in the epoch (weights, gradients, optimizer
            slots, activations, temporaries), counted by TensorFlow's own CPU allocator: each
            contender runs a second time with TF_CPU_ALLOCATOR_USE_BFC=true, whose statistics are
-           reset at each epoch start, minus the bytes live before the model was built;
+           reset at each epoch start, minus the bytes live before the model was built; that run
+           executes one op at a time, so that identical steps reach identical peaks;
   RSS      the peak resident set of the epoch (Linux VmHWM, reset at each epoch start through
            /proc/self/clear_refs) minus the resident set after TensorFlow started, the data was
            loaded and one tiny op ran. It also holds what is not a tensor: the traced functions,
@@ -81,10 +82,14 @@ def train(name: str, args) -> dict:
     from dynhp_tf import DynHPCallback
     from dynhp_tf._keras import keras
 
+    tensors = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true"  # the allocator counts tensor bytes
+    if tensors:
+        # One op at a time: identical steps then reach identical peaks (with two inter-op threads
+        # the order of independent ops, hence the transient peak, varies from step to step).
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     x, y = _data(args)
     tf.constant(1.0) + 1.0
     baseline = _rss_kib("VmRSS")
-    tensors = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC") == "true"  # the allocator counts tensor bytes
     tensor_baseline = tf.config.experimental.get_memory_info("CPU:0")["current"] if tensors else 0
     model = _mlp((args.hidden, args.hidden), args.seed)
     records = []
