@@ -329,12 +329,12 @@ def _key(run) -> tuple:
 
 
 def planned_runs(cfg) -> list[tuple]:
-    plan = []
+    plan, chosen = [], cfg.get("contenders", CONTENDERS)
     for seed in range(cfg["seeds"]):  # seeds outermost: a cut-short run still covers everything
         for network in cfg["networks"]:
-            plan.append((network, "dense", None, seed))
-            for c in cfg["compressions"]:
-                plan += [(network, name, c, seed) for name in cfg.get("contenders", CONTENDERS)[1:]]
+            plan += [(network, "dense", None, seed)] if "dense" in chosen else []
+            for c in cfg["compressions"]:  # in CONTENDERS order: the copies of DynHP come after it
+                plan += [(network, name, c, seed) for name in CONTENDERS[1:] if name in chosen]
     return plan
 
 

@@ -87,6 +87,10 @@ def test_plan_runs_prune_once_after_the_dynhp_run_it_copies(runner):
     plan = runner.planned_runs({"seeds": 1, "networks": ["lenet300100"], "compressions": [10]})
     names = [p[1] for p in plan]
     assert "prune_once" in names and names.index("prune_once") > names.index("dynhp")
+    # A subset (a mode whose other contenders train identically elsewhere) keeps that order.
+    subset = runner.planned_runs({"seeds": 1, "networks": ["lenet5"], "compressions": [10],
+                                  "contenders": ["prune_once", "dynhp"]})
+    assert [p[1] for p in subset] == ["dynhp", "prune_once"]
 
 
 @legacy_only
