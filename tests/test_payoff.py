@@ -167,3 +167,27 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
     assert "| 10x | prune once + fine-tune | 81.00 |" in text.split("### Equal memory")[1]  # the part file
     assert "| 10x | dense baseline | 85.00 | -1.00 |" in text
     assert "ranking_cost='params'" in text and "| 1 | 6 |" in text
+
+
+def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_budget(tmp_path):
+    from benchmarks.reuse import reuse
+
+    def write(name, fairness, contenders, epochs=10):
+        runs = [{"network": "lenet5", "contender": c, "seed": 0, "compression": None if c == "dense" else 10,
+                 "wall_seconds": 1.0, "int8_tflm_accuracy": 0.5} for c in contenders]
+        meta = {"config": {"epochs": epochs, "seeds": 1, "fairness": fairness}, "planned_runs": len(runs),
+                "completed_runs": len(runs)}
+        (tmp_path / name).write_text(json.dumps({"meta": meta, "runs": runs}))
+        return tmp_path / name
+
+    memory = write("m.json", "memory", ["dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch"])
+    epochs = write("e.json", "epochs", ["dynhp", "scratch"])
+    assert reuse(memory, epochs) == 3
+    result = json.loads(epochs.read_text())
+    assert sorted(r["contender"] for r in result["runs"]) == ["dense", "dynhp", "dynhp_fixed_batch", "scratch",
+                                                              "tfmot"]
+    assert result["meta"]["completed_runs"] == 5 and result["runs"][-1]["copied_from"] == "m.json"
+    with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
+        reuse(write("short.json", "memory", ["dense"], epochs=3), epochs)
+    with pytest.raises(SystemExit, match="train identically"):
+        reuse(memory, epochs, ["scratch"])
