@@ -66,6 +66,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--full-data", action="store_true", help="all 60,000 Fashion-MNIST training samples")
     parser.add_argument("--ranking-cost", choices=RANKING_COSTS,
                         help="DynHP and prune-once rank neurons by score per param/MAC (default: score only)")
+    parser.add_argument("--lr-scaling", choices=("none", "linear", "sqrt"),
+                        help="DynHP's learning rate as its batch grows (attempt; default the callback's sqrt)")
+    parser.add_argument("--max-batch", type=int, dest="max_batch_size",
+                        help="DynHP's batch cap (attempt; default 256, or 2048 with --mode memory)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
                         help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
@@ -96,8 +100,9 @@ def config_from_args(args) -> dict:
         if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
-    if getattr(args, "ranking_cost", None):
-        config["ranking_cost"] = args.ranking_cost
+    for key in ("ranking_cost", "lr_scaling", "max_batch_size"):
+        if getattr(args, key, None):
+            config[key] = getattr(args, key)
     return config
 
 

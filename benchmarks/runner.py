@@ -106,9 +106,9 @@ NETWORK_TITLES = {"lenet300100": "LeNet-300-100 (784-300-100-10)",
 
 
 def dynhp_settings(cfg) -> dict:
-    """DYNHP_SETTINGS plus the run's ranking cost, when one is set (an improvement attempt)."""
-    cost = cfg.get("ranking_cost")
-    return dict(DYNHP_SETTINGS, **({"ranking_cost": cost} if cost else {}))
+    """DYNHP_SETTINGS plus the run's ranking cost, learning-rate scaling and batch cap (attempts)."""
+    chosen = {k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size") if cfg.get(k)}
+    return dict(DYNHP_SETTINGS, **chosen)
 
 
 def _compile(model, learning_rate=LEARNING_RATE):
@@ -240,7 +240,8 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     dense_memory = _dense_memory(model)["total"]
     settings = dict(dynhp_settings(cfg), **({} if grow_batch else {"max_batch_size": BATCH_SIZE}))
     if grow_batch and cfg.get("fairness") == "memory":
-        settings["max_batch_size"] = MEMORY_MAX_BATCH  # grows as far as the memory budget allows
+        # grows as far as the memory budget allows, unless the run sets its own cap (an attempt)
+        settings["max_batch_size"] = cfg.get("max_batch_size", MEMORY_MAX_BATCH)
     fairness = cfg.get("fairness", "epochs")
     end_epoch = PruningSchedule().end(cfg["epochs"])  # the schedule of an epochs-mode run, in every mode
     cb = DynHPCallback(target_compression=compression, seed=seed, verbose=0, end_epoch=end_epoch, **settings)
