@@ -38,6 +38,7 @@ MODES = {
 }
 FAIRNESS = ("epochs", "steps", "memory")  # benchmarks.runner.FAIRNESS (not imported: it loads TensorFlow)
 RANKING_COSTS = ("params", "macs")
+CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch", "prune_once")  # benchmarks.runner's
 OUTPUTS = {
     "full": (RESULTS_DIR / "full.json", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "benchmarks"),
     "quick": (RESULTS_DIR / "quick.json", RESULTS_DIR / "quick.md", RESULTS_DIR / "quick"),
@@ -65,6 +66,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--full-data", action="store_true", help="all 60,000 Fashion-MNIST training samples")
     parser.add_argument("--ranking-cost", choices=RANKING_COSTS,
                         help="DynHP and prune-once rank neurons by score per param/MAC (default: score only)")
+    parser.add_argument("--lr-scaling", choices=("none", "linear", "sqrt"),
+                        help="DynHP's learning rate as its batch grows (attempt; default the callback's sqrt)")
+    parser.add_argument("--max-batch", type=int, dest="max_batch_size",
+                        help="DynHP's batch cap (attempt; default 256, or 2048 with --mode memory)")
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
+                        help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
     parser.add_argument("--resume", action="store_true", help="keep finished runs of a same-config results file")
     parser.add_argument("--report-only", action="store_true", help="regenerate the report from the results JSON")
@@ -89,8 +96,13 @@ def config_from_args(args) -> dict:
     if config != dict(MODES[mode], mode=mode):
         config["mode"] = f"{mode} (custom)"
     config["fairness"] = getattr(args, "fairness", "epochs")
-    if getattr(args, "ranking_cost", None):
-        config["ranking_cost"] = args.ranking_cost
+    if getattr(args, "contenders", None):
+        if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
+            raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
+        config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
+    for key in ("ranking_cost", "lr_scaling", "max_batch_size"):
+        if getattr(args, key, None):
+            config[key] = getattr(args, key)
     return config
 
 

@@ -27,6 +27,21 @@ def _load(path: pathlib.Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def load_mode(mode: str, fairness: str) -> list[dict]:
+    """One fairness mode's results: the per-network files of invocations run apart, else its one file.
+
+    A network per invocation keeps each under the time limit: `--results
+    benchmarks/results/<mode>_<fairness>_<network>.json` (see docs/benchmarks.md, payoff section).
+    """
+    stem = compare.outputs(mode, "memory")[0].parent / f"{mode}_{fairness}"
+    parts = [_load(stem.parent / f"{stem.name}_{network}.json") for network in compare.MODES["full"]["networks"]]
+    parts = [p for p in parts if p and p["runs"]]
+    if parts:
+        return parts
+    whole = _load(compare.outputs(mode, fairness)[0])
+    return [whole] if whole and whole["runs"] else []
+
+
 def contender_table(results, network) -> list[str]:
     """Every contender at every compression: accuracy, device size, training memory, steps."""
     dense_memory = _stat(results, network, "dense", None, "memory_peak_bytes")[0]
@@ -94,21 +109,21 @@ def section(mode: str) -> str:
               "fine-tunes for the rest. Accuracy is int8 on the real TFLM kernels; *DynHP (growing) − this* "
               "is the per-seed paired difference in points (positive: DynHP better).", ""]
     for fairness in compare.FAIRNESS:
-        results = _load(compare.outputs(mode, fairness)[0])
         lines.append(f"### Equal {fairness}")
         lines.append("")
-        if results is None or not results["runs"]:
+        found = load_mode(mode, fairness)
+        if not found:
             command = f"python -m benchmarks.compare {'--quick ' if quick else ''}--mode {fairness}"
             lines += [f"Not run yet: `{command}`.", ""]
-            continue
-        cfg, meta = results["meta"]["config"], results["meta"]
-        lines += [f"{cfg['seeds']} seed(s), {cfg['epochs']} epochs, {cfg['train_samples']:,} training samples, "
-                  f"{cfg['test_samples']:,} test samples; {meta.get('status')} ({meta.get('completed_runs')} of "
-                  f"{meta.get('planned_runs')} runs) in {meta.get('elapsed_seconds', 0) / 60:.1f} minutes on "
-                  f"{meta.get('host')}, commit `{meta.get('git_commit')}`.", ""]
-        for network in results["meta"].get("networks", {}):
-            lines += [f"**{results['meta']['networks'][network]['title']}**", ""]
-            lines += contender_table(results, network) + [""]
+        for results in found:
+            cfg, meta = results["meta"]["config"], results["meta"]
+            for network in meta.get("networks", {}):
+                lines += [f"**{meta['networks'][network]['title']}**: {cfg['seeds']} seed(s), {cfg['epochs']} "
+                          f"epochs, {cfg['train_samples']:,} training samples, {cfg['test_samples']:,} test "
+                          f"samples; {meta.get('status')} ({meta.get('completed_runs')} of "
+                          f"{meta.get('planned_runs')} runs) in {meta.get('elapsed_seconds', 0) / 60:.1f} minutes "
+                          f"on {meta.get('host')}, commit `{meta.get('git_commit')}`.", ""]
+                lines += contender_table(results, network) + [""]
     base = _load(compare.outputs(mode, "epochs")[0])
     for cost, title in ATTEMPTS.items():
         attempt = _load(compare.outputs(mode, "epochs", cost)[0])

@@ -8,10 +8,11 @@ import numpy as np
 
 from dynhp_tf._keras import keras
 from dynhp_tf.batching import BatchStream
+from dynhp_tf.batchnorm import recalibrate_batchnorm
 from dynhp_tf.board_profiles import model_limits, read_profile
 from dynhp_tf.budget import SAFETY, device_plan, largest_fitting
 from dynhp_tf.calibration import balanced_indices, save_calibration
-from dynhp_tf.compact import kept_neurons, narrow_model
+from dynhp_tf.compact import expand_variables, kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
 from dynhp_tf.halo import Halo
 from dynhp_tf.importance import CRITERIA
@@ -24,6 +25,8 @@ from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule
 
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
+# Training samples that re-estimate BatchNorm statistics after each pruning event.
+BATCHNORM_SAMPLES = 2048
 LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/train_memory_bytes",
             "dynhp/flatbuffer_bytes", "dynhp/arena_bytes", "dynhp/macs")
 
@@ -281,6 +284,7 @@ class DynHPCallback(keras.callbacks.Callback):
             self._prune(progress)
         self._shrink(self.masks.keep)
         if progress is not None and self.stream is not None:
+            self._recalibrate_batchnorm()
             self._grow_batch()
         record = self._record(epoch)
         self.history.append(record)
@@ -352,6 +356,13 @@ class DynHPCallback(keras.callbacks.Callback):
             full[keep] = narrow
             scores.append(full)
         return scores
+
+    def _recalibrate_batchnorm(self) -> None:
+        """BatchNorm statistics of the pruned network (`dynhp_tf.batchnorm`), in both models."""
+        x = self.stream.sample(BATCHNORM_SAMPLES, self.seed + len(self.history))[0]
+        network = self.trainer.network
+        if recalibrate_batchnorm(network, x) and network is not self.model:
+            expand_variables(network, self.model, self.graph, self.trainer.keep)
 
     def _grow_batch(self) -> None:
         kept = self._kept()

@@ -87,6 +87,10 @@ def test_plan_runs_prune_once_after_the_dynhp_run_it_copies(runner):
     plan = runner.planned_runs({"seeds": 1, "networks": ["lenet300100"], "compressions": [10]})
     names = [p[1] for p in plan]
     assert "prune_once" in names and names.index("prune_once") > names.index("dynhp")
+    # A subset (a mode whose other contenders train identically elsewhere) keeps that order.
+    subset = runner.planned_runs({"seeds": 1, "networks": ["lenet5"], "compressions": [10],
+                                  "contenders": ["prune_once", "dynhp"]})
+    assert [p[1] for p in subset] == ["dynhp", "prune_once"]
 
 
 @legacy_only
@@ -144,8 +148,9 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
         path = tmp_path / f"{mode}_{fairness}_{cost}.json"
         return path, None, None
 
-    for fairness in ("epochs", "memory"):  # equal steps not run: the section says so
-        outputs("quick", fairness)[0].write_text(json.dumps(results(fairness)))
+    # Equal epochs in one file, equal memory in a per-network part (run apart); steps not run.
+    outputs("quick", "epochs")[0].write_text(json.dumps(results("epochs")))
+    (tmp_path / "quick_memory_lenet5.json").write_text(json.dumps(results("memory")))
     outputs("quick", "epochs", "params")[0].write_text(json.dumps(results("epochs", "params")))
     monkeypatch.setattr(payoff.compare, "outputs", outputs)
     doc = tmp_path / "benchmarks.md"
@@ -159,5 +164,30 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
     assert "Not run yet: `python -m benchmarks.compare --quick --mode steps`" in text
     assert "| 10x | tfmot prune_low_magnitude | 86.00 | -2.00 |" in text and "| no |" in text
     assert "| 10x | prune once + fine-tune | 81.00 | +3.00 |" in text
+    assert "| 10x | prune once + fine-tune | 81.00 |" in text.split("### Equal memory")[1]  # the part file
     assert "| 10x | dense baseline | 85.00 | -1.00 |" in text
     assert "ranking_cost='params'" in text and "| 1 | 6 |" in text
+
+
+def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_budget(tmp_path):
+    from benchmarks.reuse import reuse
+
+    def write(name, fairness, contenders, epochs=10):
+        runs = [{"network": "lenet5", "contender": c, "seed": 0, "compression": None if c == "dense" else 10,
+                 "wall_seconds": 1.0, "int8_tflm_accuracy": 0.5} for c in contenders]
+        meta = {"config": {"epochs": epochs, "seeds": 1, "fairness": fairness}, "planned_runs": len(runs),
+                "completed_runs": len(runs)}
+        (tmp_path / name).write_text(json.dumps({"meta": meta, "runs": runs}))
+        return tmp_path / name
+
+    memory = write("m.json", "memory", ["dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch"])
+    epochs = write("e.json", "epochs", ["dynhp", "scratch"])
+    assert reuse(memory, epochs) == 3
+    result = json.loads(epochs.read_text())
+    assert sorted(r["contender"] for r in result["runs"]) == ["dense", "dynhp", "dynhp_fixed_batch", "scratch",
+                                                              "tfmot"]
+    assert result["meta"]["completed_runs"] == 5 and result["runs"][-1]["copied_from"] == "m.json"
+    with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
+        reuse(write("short.json", "memory", ["dense"], epochs=3), epochs)
+    with pytest.raises(SystemExit, match="train identically"):
+        reuse(memory, epochs, ["scratch"])

@@ -1,0 +1,52 @@
+"""Copies the runs that train identically in two fairness modes from one results file into another.
+
+    python -m benchmarks.reuse --source benchmarks/results/full_memory_lenet5.json \
+        --target benchmarks/results/full_epochs_lenet5.json --contenders dense dynhp_fixed_batch tfmot
+
+Dense training, DynHP with the batch fixed and tfmot train at batch 32 with the same seeds in
+the equal-epochs and the equal-memory mode (benchmarks.runner): running them twice only costs
+time. The target is run with `--contenders dynhp scratch prune_once`, then this copies the
+others in, each marked with `copied_from`. The two configurations must agree but for the
+fairness mode and the contender list. No TensorFlow needed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+IDENTICAL = ("dense", "dynhp_fixed_batch", "tfmot")  # batch 32 and the same settings in every mode but steps
+DIFFERENT_KEYS = ("fairness", "contenders", "mode")
+
+
+def reuse(source: pathlib.Path, target: pathlib.Path, contenders=IDENTICAL) -> int:
+    """Copies `contenders`' runs from `source` into `target` (replacing theirs); returns how many."""
+    src, dst = (json.loads(p.read_text()) for p in (source, target))
+    if set(contenders) - set(IDENTICAL):
+        raise SystemExit(f"reuse: --contenders: only {', '.join(IDENTICAL)} train identically across modes")
+    a, b = ({k: v for k, v in r["meta"]["config"].items() if k not in DIFFERENT_KEYS} for r in (src, dst))
+    if a != b:
+        raise SystemExit(f"reuse: {source} and {target} differ beyond the fairness mode: {a} vs {b}")
+    copied = [dict(r, copied_from=source.name) for r in src["runs"] if r["contender"] in contenders]
+    dst["runs"] = [r for r in dst["runs"] if r["contender"] not in contenders] + copied
+    meta = dst["meta"]
+    meta["planned_runs"] = meta["completed_runs"] = len(dst["runs"])
+    meta["elapsed_seconds"] = sum(r.get("wall_seconds", 0.0) for r in dst["runs"])
+    meta["reused"] = {"source": source.name, "contenders": list(contenders)}
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(dst, indent=1) + "\n")
+    tmp.replace(target)
+    return len(copied)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reuse", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", type=pathlib.Path, required=True)
+    parser.add_argument("--target", type=pathlib.Path, required=True)
+    parser.add_argument("--contenders", nargs="+", default=list(IDENTICAL))
+    args = parser.parse_args(argv)
+    print(f"copied {reuse(args.source, args.target, args.contenders)} runs into {args.target}")
+
+
+if __name__ == "__main__":
+    main()
