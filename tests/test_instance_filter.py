@@ -55,6 +55,8 @@ class RecordingFilter(InstanceFilter):
 
     def choose(self, batch):
         kept = super().choose(batch)
+        if self._warming:
+            return kept
         x, ids = (np.asarray(t) for t in batch[:2])
         chosen = np.asarray(kept[1]).ravel()
         self.chosen[-1].extend(chosen)
@@ -125,11 +127,24 @@ def test_composes_with_dynhp_in_one_fit(filter_first):
     assert cb.compact_model().count_params() < model.count_params() / 3.5
 
 
+def test_warmup_epochs_train_on_every_sample_then_filter():
+    x, ids = id_data()
+    model = id_model()
+    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12, warmup_epochs=1)
+    history = model.fit(x, ids, batch_size=16, epochs=2, callbacks=[filt], verbose=0).history
+    assert history["ids_pow0"] == pytest.approx([len(x), len(filt.chosen[1])])
+    assert history["filter/kept_fraction"][0] == 1.0 and history["filter/kept_fraction"][1] < 0.5
+    assert filt.chosen[0] == []  # no ranking in the warm-up epoch
+    filter_forward = per_sample_flops(filt.filter_model)["forward"]
+    assert history["train_flops/filter"][0] == pytest.approx(len(x) * 3 * filter_forward)  # training only
+
+
 @pytest.mark.parametrize("kwargs,argument", [({"keep_ratio": 0}, "keep_ratio"), ({"keep_ratio": 1}, "keep_ratio"),
                                              ({"raise_factor": 0.9}, "raise_factor"),
                                              ({"lower_factor": 1.1}, "lower_factor"),
                                              ({"explore_ratio": 0.9}, "explore_ratio"),
-                                             ({"threshold": -1}, "threshold")])
+                                             ({"threshold": -1}, "threshold"),
+                                             ({"warmup_epochs": 0.5}, "warmup_epochs")])
 def test_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         InstanceFilter(**kwargs)
