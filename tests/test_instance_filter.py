@@ -93,11 +93,18 @@ def test_skipped_samples_never_reach_the_main_train_step(refill):
     kept = np.array([len(c) for c in filt.chosen])
     assert history["train_flops/main"] == pytest.approx(kept * (flops["forward"] + flops["backward"]))
     assert history["train_flops/labels"] == pytest.approx(kept * flops["forward"])
-    filter_forward = per_sample_flops(filt.filter_model)["forward"]
-    assert history["train_flops/filter"] == pytest.approx(len(x) * filter_forward + kept * 3 * filter_forward)
+    cost = per_sample_flops(filt.filter_model)
+    assert history["train_flops/filter"] == pytest.approx(
+        len(x) * cost["forward"] + kept * (cost["forward"] + cost["backward"]))
     assert history["train_flops"] == pytest.approx(
         [sum(history[k][e] for k in ("train_flops/main", "train_flops/labels", "train_flops/filter"))
          for e in range(3)])
+
+
+def test_per_sample_flops_by_hand():
+    """Kernel MACs 8x48, 48x24, 24x1: the first layer's backward has no input error to compute."""
+    flops = per_sample_flops(id_model())
+    assert flops == {"forward": 2.0 * (384 + 1152 + 24), "backward": 2.0 * 384 + 4.0 * (1152 + 24)}
 
 
 def test_plain_flops_count_every_row_once_per_epoch():
@@ -135,8 +142,8 @@ def test_warmup_epochs_train_on_every_sample_then_filter():
     assert history["ids_pow0"] == pytest.approx([len(x), len(filt.chosen[1])])
     assert history["filter/kept_fraction"][0] == 1.0 and history["filter/kept_fraction"][1] < 0.5
     assert filt.chosen[0] == []  # no ranking in the warm-up epoch
-    filter_forward = per_sample_flops(filt.filter_model)["forward"]
-    assert history["train_flops/filter"][0] == pytest.approx(len(x) * 3 * filter_forward)  # training only
+    cost = per_sample_flops(filt.filter_model)
+    assert history["train_flops/filter"][0] == pytest.approx(len(x) * (cost["forward"] + cost["backward"]))
 
 
 @pytest.mark.parametrize("kwargs,argument", [({"keep_ratio": 0}, "keep_ratio"), ({"keep_ratio": 1}, "keep_ratio"),
@@ -144,7 +151,8 @@ def test_warmup_epochs_train_on_every_sample_then_filter():
                                              ({"lower_factor": 1.1}, "lower_factor"),
                                              ({"explore_ratio": 0.9}, "explore_ratio"),
                                              ({"threshold": -1}, "threshold"),
-                                             ({"warmup_epochs": 0.5}, "warmup_epochs")])
+                                             ({"warmup_epochs": 0.5}, "warmup_epochs"),
+                                             ({"explore": "loss"}, "explore")])
 def test_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         InstanceFilter(**kwargs)
