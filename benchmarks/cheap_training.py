@@ -41,7 +41,8 @@ SECTION = "cheap_training"  # its block of docs/benchmarks.md (benchmarks.sectio
 BEGIN = f"<!-- section:{SECTION} -->"
 
 BATCH_SIZE, LEARNING_RATE = 64, 1e-3
-# name: (keep ratio or None, error-map alpha or None, DynHP compression or None, InstanceFilter options)
+# name: (keep ratio or None, error-map alpha or None, DynHP compression or None, InstanceFilter options;
+# skip_first_conv: error maps pruned on every Conv2D but the first, whose backward is only its weight gradient)
 VARIANTS = {
     "plain": (None, None, None, {}),
     "filter R=0.2": (0.2, None, None, {}),
@@ -51,6 +52,10 @@ VARIANTS = {
     "filter R=0.4 + error maps": (0.4, 0.5, None, {}),
     "filter R=0.2 + error maps, refill": (0.2, 0.5, None, {"refill": True}),
     "filter R=0.2 + error maps, warm-up 1": (0.2, 0.5, None, {"warmup_epochs": 1}),
+    "filter R=0.2 + error maps, random explore": (0.2, 0.5, None, {"explore": "random"}),
+    "filter R=0.4 + error maps, random explore": (0.4, 0.5, None, {"explore": "random"}),
+    "filter R=0.2 + error maps after conv 1, random explore": (0.2, 0.5, None, {"explore": "random",
+                                                                              "skip_first_conv": True}),
     "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, {}),
     "random R=0.2 (ablation)": (0.2, None, None, {}),
     "random R=0.2 + error maps (ablation)": (0.2, 0.5, None, {}),
@@ -110,9 +115,11 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
 
     (x, y), (x_test, y_test), epochs = data
     ratio, alpha, compression, options = VARIANTS[variant]
+    options = dict(options)
     model = build(network, seed)
     if alpha is not None:
-        model = error_map_pruning(model, alpha)
+        convs = [layer.name for layer in model.layers if type(layer) is keras.layers.Conv2D]
+        model = error_map_pruning(model, alpha, layers=convs[options.pop("skip_first_conv", False):])
     model.compile(keras.optimizers.Adam(LEARNING_RATE),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     if ratio is None:
