@@ -134,6 +134,25 @@ def test_composes_with_dynhp_in_one_fit(filter_first):
     assert cb.compact_model().count_params() < model.count_params() / 3.5
 
 
+def test_threshold_tracks_the_loss_quantile_of_all_rows_though_only_kept_rows_are_labelled():
+    """Fixed main network (lr 0) and ranking: T settles near the (1-R) quantile of every row's loss.
+
+    The ranking (x[:, 0]) is unrelated to the loss, as for a filter that has not learned: counted once,
+    the few explored rows would leave the high count short and T would sink towards the smallest losses.
+    """
+    x, ids = id_data()
+    model = mlp(inputs=8, hidden=(48, 24), classes=1)
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    losses = ((model.predict(x, verbose=0) - ids) ** 2).ravel()
+    start = float(np.quantile(losses, 0.3))
+    filt = InstanceFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12, explore="random",
+                          threshold=start, raise_factor=1.05, lower_factor=0.95)
+    keras.utils.set_random_seed(0)
+    history = model.fit(x, ids, batch_size=16, epochs=30, callbacks=[filt], verbose=0).history
+    late = np.array(history["filter/threshold"][10:])
+    assert np.quantile(losses, 0.55) < np.median(late) < np.quantile(losses, 0.85)  # the 0.7 quantile: R = 0.3
+
+
 def test_warmup_epochs_train_on_every_sample_then_filter():
     x, ids = id_data()
     model = id_model()
