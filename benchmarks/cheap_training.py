@@ -45,6 +45,7 @@ BATCH_SIZE, LEARNING_RATE = 64, 1e-3
 # skip_first_conv: error maps pruned on every Conv2D but the first, whose backward is only its weight gradient)
 VARIANTS = {
     "plain": (None, None, None, {}),
+    "plain, fewer epochs": (None, None, None, {}),  # with --flops-budget: stopped by the budget like the rest
     "filter R=0.2": (0.2, None, None, {}),
     "filter R=0.4": (0.4, None, None, {}),
     "error maps a=0.5": (None, 0.5, None, {}),
@@ -71,7 +72,8 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="with --append: add seeds from this one on")
     parser.add_argument("--networks", nargs="+", default=["cnn", "residual"], choices=["cnn", "residual"])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "plain, fewer epochs"],
+                        choices=list(VARIANTS))
     parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--append", action="store_true", help="add these runs to the results file's runs")
