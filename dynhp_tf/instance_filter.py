@@ -13,8 +13,9 @@ rows, over all samples seen) in the recent batches reaches R, T grows by `raise_
 it shrinks by `lower_factor`. An explored row counts for all the rows not predicted high of
 its batch (it is their sample): counting it once made a weak filter drive T far below the
 loss quantile it should track (on Fashion-MNIST T fell to 0.03 while the top 20% of losses
-started at 0.45), and the filter then learned "not confidently right" instead of "high loss". The filter's cross-entropy weighs high samples by 1/R and low ones
-by 1/(1-R), so the rarer class is not ignored.
+started at 0.45), and the filter then learned "not confidently right" instead of "high loss".
+The filter's cross-entropy weighs high samples by 1/R and low ones by 1/(1-R), so the rarer
+class is not ignored.
 
 Choices the paper leaves open are ours: T0 = 0.2, factors 1.01 / 0.99 (per step, so T can
 follow the loss within an epoch), a window of 10 steps for the rate, the default filter
