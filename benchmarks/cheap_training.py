@@ -1,6 +1,8 @@
 """Cheaper training on Fashion-MNIST: instance filter, error map pruning, both, both + DynHP 10x.
 
-    nice -n 10 python -m benchmarks.cheap_training               # the committed run
+    nice -n 10 python -m benchmarks.cheap_training               # equal epochs (4)
+    nice -n 10 python -m benchmarks.cheap_training --flops-budget 0.5 --epochs 10 --networks cnn \
+        --results benchmarks/results/cheap_training_budget.json  # half of plain's FLOPs
     python -m benchmarks.cheap_training --report-only            # rewrite the docs section
 
 Two networks (a small CNN and a residual network), each trained by every variant for the
@@ -11,6 +13,11 @@ with `refill=True`, kept samples batched to full batches); R = 0.4 + error maps 
 (`train_flops` summed over epochs: main forward/backward, label forwards, filter), wall
 time of fit. Results go to benchmarks/results/cheap_training.json and a section of
 docs/benchmarks.md (between markers, so the rest of that file is left alone).
+
+With `--flops-budget F` (the second protocol: how a user spends the saving) plain training
+runs `--epochs` epochs and every other variant trains for as many whole epochs as fit in F
+times plain's training FLOPs of the same seed (the epoch count follows from the FLOPs only,
+never from test accuracy). Its results file is reported as a second table.
 """
 from __future__ import annotations
 
@@ -28,24 +35,33 @@ from benchmarks.sections import replace_section
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "cheap_training.json"
+BUDGET_RESULTS = ROOT / "benchmarks" / "results" / "cheap_training_budget.json"  # --flops-budget run
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "cheap_training"  # its block of docs/benchmarks.md (benchmarks.sections)
 BEGIN = f"<!-- section:{SECTION} -->"
 
 BATCH_SIZE, LEARNING_RATE = 64, 1e-3
-# name: (keep ratio or None, error-map alpha or None, DynHP compression or None, filter refill)
+# name: (keep ratio or None, error-map alpha or None, DynHP compression or None, InstanceFilter options;
+# skip_first_conv: error maps pruned on every Conv2D but the first, whose backward is only its weight gradient)
 VARIANTS = {
-    "plain": (None, None, None, False),
-    "filter R=0.2": (0.2, None, None, False),
-    "filter R=0.4": (0.4, None, None, False),
-    "error maps a=0.5": (None, 0.5, None, False),
-    "filter R=0.2 + error maps": (0.2, 0.5, None, False),
-    "filter R=0.4 + error maps": (0.4, 0.5, None, False),
-    "filter R=0.2 + error maps, refill": (0.2, 0.5, None, True),
-    "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, False),
-    "random R=0.2 (ablation)": (0.2, None, None, False),
+    "plain": (None, None, None, {}),
+    "plain, fewer epochs": (None, None, None, {}),  # with --flops-budget: stopped by the budget like the rest
+    "filter R=0.2": (0.2, None, None, {}),
+    "filter R=0.4": (0.4, None, None, {}),
+    "error maps a=0.5": (None, 0.5, None, {}),
+    "filter R=0.2 + error maps": (0.2, 0.5, None, {}),
+    "filter R=0.4 + error maps": (0.4, 0.5, None, {}),
+    "filter R=0.2 + error maps, refill": (0.2, 0.5, None, {"refill": True}),
+    "filter R=0.2 + error maps, warm-up 1": (0.2, 0.5, None, {"warmup_epochs": 1}),
+    "filter R=0.2 + error maps, random explore": (0.2, 0.5, None, {"explore": "random"}),
+    "filter R=0.4 + error maps, random explore": (0.4, 0.5, None, {"explore": "random"}),
+    "filter R=0.2 + error maps after conv 1, random explore": (0.2, 0.5, None, {"explore": "random",
+                                                                              "skip_first_conv": True}),
+    "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, {}),
+    "random R=0.2 (ablation)": (0.2, None, None, {}),
+    "random R=0.2 + error maps (ablation)": (0.2, 0.5, None, {}),
 }
-ABLATIONS = {"random R=0.2 (ablation)"}  # the filter network replaced by random scores
+ABLATIONS = {v for v in VARIANTS if v.startswith("random")}  # the filter network replaced by random scores
 
 
 def parse_args(argv=None):
@@ -56,10 +72,13 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="with --append: add seeds from this one on")
     parser.add_argument("--networks", nargs="+", default=["cnn", "residual"], choices=["cnn", "residual"])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "plain, fewer epochs"],
+                        choices=list(VARIANTS))
     parser.add_argument("--results", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--append", action="store_true", help="add these runs to the results file's runs")
+    parser.add_argument("--flops-budget", type=float, default=None,
+                        help="plain runs --epochs; the others as many epochs as fit in this share of its FLOPs")
     return parser.parse_args(argv)
 
 
@@ -87,7 +106,7 @@ def build(name: str, seed: int):
     return keras.Model(inputs, L.Dense(10)(x), name=name)
 
 
-def train(network: str, variant: str, seed: int, data) -> dict:
+def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dict:
     import tensorflow as tf
 
     from dynhp_tf import DynHPCallback
@@ -97,10 +116,12 @@ def train(network: str, variant: str, seed: int, data) -> dict:
     from dynhp_tf.instance_filter import InstanceFilter
 
     (x, y), (x_test, y_test), epochs = data
-    ratio, alpha, compression, refill = VARIANTS[variant]
+    ratio, alpha, compression, options = VARIANTS[variant]
+    options = dict(options)
     model = build(network, seed)
     if alpha is not None:
-        model = error_map_pruning(model, alpha)
+        convs = [layer.name for layer in model.layers if type(layer) is keras.layers.Conv2D]
+        model = error_map_pruning(model, alpha, layers=convs[options.pop("skip_first_conv", False):])
     model.compile(keras.optimizers.Adam(LEARNING_RATE),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     if ratio is None:
@@ -110,8 +131,13 @@ def train(network: str, variant: str, seed: int, data) -> dict:
         if variant in ABLATIONS:  # same selection, batching and labels; random ranking
             scores = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Lambda(
                 lambda t: tf.random.normal([tf.shape(t)[0], 1]), output_shape=(1,))])
-        counter = InstanceFilter(keep_ratio=ratio, refill=refill, filter_model=scores)
+        counter = InstanceFilter(keep_ratio=ratio, filter_model=scores, **options)
     callbacks = [counter]
+    if flops_budget is not None and compression:
+        raise SystemExit("cheap_training: --flops-budget does not run DynHP variants (its schedule needs the epochs)")
+    if flops_budget is not None:  # train on while the next epoch (costing what the last did) fits
+        callbacks.append(FlopsBudget(counter, flops_budget))
+        epochs = 1000
     start = time.perf_counter()
     if compression:
         dynhp = DynHPCallback(target_compression=compression, batch_size=BATCH_SIZE, seed=seed, verbose=0)
@@ -123,13 +149,25 @@ def train(network: str, variant: str, seed: int, data) -> dict:
     logs = history.history
     accuracy = float(model.evaluate(x_test, y_test, batch_size=500, verbose=0)[1])
     run = {"network": network, "variant": variant, "seed": seed, "test_accuracy": accuracy,
-           "fit_seconds": seconds, "epochs": epochs}
+           "fit_seconds": seconds, "epochs": len(logs["train_flops"])}
     for key in ("train_flops", "train_flops/main", "train_flops/labels", "train_flops/filter"):
         run[key] = float(sum(logs[key]))
-    run["kept_fraction"] = [float(v) for v in logs.get("filter/kept_fraction", [1.0] * epochs)]
+    run["kept_fraction"] = [float(v) for v in logs.get("filter/kept_fraction", [1.0] * run["epochs"])]
     run["threshold"] = [float(v) for v in logs.get("filter/threshold", [])]
     run["compression"] = float(logs["dynhp/compression"][-1]) if compression else 1.0
     return run
+
+
+def FlopsBudget(counter, budget: float):
+    """A callback that stops fit before an epoch that would take training FLOPs past `budget`."""
+    from dynhp_tf._keras import keras
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if counter.totals["train_flops"] + counter.epoch_flops["train_flops"] > budget:
+                self.model.stop_training = True
+
+    return Stop()
 
 
 # --- report -----------------------------------------------------------------------------
@@ -141,7 +179,8 @@ def _mean_std(values, scale=1.0, digits=2):
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
-def report(results: dict) -> str:
+def report(results: dict, budget: dict | None = None) -> str:
+    """The docs section: the equal-epochs `results` and, if given, the `--flops-budget` ones."""
     meta, runs = results["meta"], results["runs"]
     lines = ["## Cheaper training: early instance filter and error map pruning (issue 14)", "",
              "Generated by `python -m benchmarks.cheap_training` from `benchmarks/results/cheap_training.json` "
@@ -159,11 +198,33 @@ def report(results: dict) -> str:
              "- Filter: `InstanceFilter` defaults (tiny 2-conv filter, T0 = 0.2, factors 1.01/0.99 of the "
              "threshold rule, `explore_ratio=0.1`: each batch keeps its ceil(R n) highest-ranked plus ceil(0.1 n) least certain samples). Error maps: `error_map_pruning(model, 0.5)` on every Conv2D (g1 = g2 = 1). "
              "DynHP: `DynHPCallback(target_compression=10)` defaults with `cb.batches`.", ""]
+    lines += tables(meta, runs) + headline(runs) + [""]
+    if meta.get("reading"):
+        lines += ["Reading:", ""] + [f"- {line}" for line in meta["reading"]] + [""]
+    if budget is not None:
+        meta, runs = budget["meta"], budget["runs"]
+        lines += [f"### Equal FLOPs: every variant gets {meta['flops_budget']:.0%} of plain training's FLOPs", "",
+                  f"How a user spends the saving. `--flops-budget {meta['flops_budget']}` "
+                  f"(`benchmarks/results/{BUDGET_RESULTS.name}`): plain trains {meta['epochs']} epochs; every other "
+                  "variant trains as many whole epochs as fit in that share of plain's FLOPs of the same seed "
+                  "(the count follows from the FLOPs only, never from test accuracy). "
+                  f"{meta['train_samples']:,} training samples, {meta['test_samples']:,} test samples, "
+                  f"{meta['seeds']} seed(s), same settings as above; this run took {meta['minutes']:.1f} minutes "
+                  f"on {meta['host']}. {meta.get('note', '')} {meta['framework']}.", ""]
+        lines += tables(meta, runs, epochs=True) + headline(runs) + [""]
+        if meta.get("reading"):
+            lines += ["Reading:", ""] + [f"- {line}" for line in meta["reading"]] + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def tables(meta: dict, runs: list, epochs: bool = False) -> list[str]:
+    """One table per network: each variant against plain training, paired per seed."""
+    lines = []
     for network in meta["networks"]:
         plain = {r["seed"]: r for r in runs if r["network"] == network and r["variant"] == "plain"}
-        lines += [f"### {network}", "",
-                  "| variant | test accuracy % | Δ vs plain (points) | training GFLOPs | FLOPs vs plain | fit s | "
-                  "time vs plain | kept |", "|---|---|---|---|---|---|---|---|"]
+        lines += [f"#### {network}" if epochs else f"### {network}", "",
+                  "| variant |" + " epochs |" * epochs + " test accuracy % | Δ vs plain (points) | training GFLOPs | "
+                  "FLOPs vs plain | fit s | time vs plain | kept |", "|---" * (8 + epochs) + "|"]
         for variant in meta["variants"]:
             rs = [r for r in runs if r["network"] == network and r["variant"] == variant]
             if not rs:
@@ -172,15 +233,13 @@ def report(results: dict) -> str:
             delta = _mean_std([100 * (r["test_accuracy"] - plain[r["seed"]]["test_accuracy"]) for r in paired])
             flops = _mean_std([r["train_flops"] / plain[r["seed"]]["train_flops"] for r in paired])
             secs = _mean_std([r["fit_seconds"] / plain[r["seed"]]["fit_seconds"] for r in paired])
-            lines.append(f"| {variant} | {_mean_std([r['test_accuracy'] for r in rs], 100)} | {delta} | "
+            counts = f" {_mean_std([r['epochs'] for r in rs], digits=1)} |" * epochs
+            lines.append(f"| {variant} |{counts} {_mean_std([r['test_accuracy'] for r in rs], 100)} | {delta} | "
                          f"{_mean_std([r['train_flops'] for r in rs], 1e-9, 1)} | {flops} | "
                          f"{_mean_std([r['fit_seconds'] for r in rs], 1, 1)} | {secs} | "
                          f"{_mean_std([r['kept_fraction'][-1] for r in rs])} |")
         lines.append("")
-    lines += headline(runs) + [""]
-    if meta.get("reading"):
-        lines += ["Reading:", ""] + [f"- {line}" for line in meta["reading"]] + [""]
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
 def headline(runs) -> list[str]:
@@ -206,10 +265,16 @@ def write_doc(text: str) -> None:
     replace_section(DOC, SECTION, text)
 
 
+def committed_report() -> str:
+    """The section from the two committed results files (the budget one if it exists)."""
+    budget = json.loads(BUDGET_RESULTS.read_text()) if BUDGET_RESULTS.exists() else None
+    return report(json.loads(RESULTS.read_text()), budget)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.report_only:
-        write_doc(report(json.loads(args.results.read_text())))
+        write_doc(committed_report())
         return
     if args.seeds < 1 or args.epochs < 1 or not 64 <= args.train_samples <= 60000:
         raise SystemExit("cheap_training: expected --seeds >= 1, --epochs >= 1, 64 <= --train-samples <= 60000")
@@ -224,12 +289,12 @@ def main(argv=None) -> None:
     meta = {"epochs": args.epochs, "train_samples": args.train_samples, "test_samples": len(data[1][0]),
             "seeds": args.seeds, "networks": args.networks, "variants": args.variants,
             "framework": "tf_keras" if LEGACY else "Keras 3", "commit": commit.strip(),
-            "host": f"{platform.machine()}, {os.cpu_count()} cores"}
+            "host": f"{platform.machine()}, {os.cpu_count()} cores", "flops_budget": args.flops_budget}
     results, start = {"meta": meta, "runs": []}, time.perf_counter()
     if args.append:
         results = json.loads(args.results.read_text())
         old = results["meta"]
-        if any(old[k] != meta[k] for k in ("epochs", "train_samples", "test_samples", "framework")):
+        if any(old.get(k) != meta[k] for k in ("epochs", "train_samples", "test_samples", "framework", "flops_budget")):
             raise SystemExit("cheap_training: --append needs the same epochs, samples and framework as the file")
         old["variants"] += [v for v in args.variants if v not in old["variants"]]
         meta, start = old, time.perf_counter() - 60 * old["minutes"]
@@ -237,7 +302,14 @@ def main(argv=None) -> None:
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for network in args.networks:
             for variant in args.variants:
-                run = train(network, variant, seed, data)
+                budget = None
+                if args.flops_budget and variant != "plain":
+                    plain = [r for r in results["runs"] if r["network"] == network and r["variant"] == "plain"
+                             and r["seed"] == seed]
+                    if not plain:
+                        raise SystemExit("cheap_training: --flops-budget needs the plain run of the seed first")
+                    budget = args.flops_budget * plain[-1]["train_flops"]
+                run = train(network, variant, seed, data, budget)
                 results["runs"].append(run)
                 print(f"{network:<9} {variant:<44} seed {seed}: acc {run['test_accuracy']:.4f} "
                       f"GFLOPs {run['train_flops'] / 1e9:.1f} fit {run['fit_seconds']:.1f}s "
@@ -247,7 +319,7 @@ def main(argv=None) -> None:
                 tmp = args.results.with_suffix(".json.tmp")
                 tmp.write_text(json.dumps(results, indent=1))
                 tmp.replace(args.results)
-    write_doc(report(results))
+    write_doc(committed_report())
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ activations are left out as they are small next to the kernels):
     forward = 2 x MACs; backward = 2 x forward (error to the input + weight gradient), per
     layer, times the fraction of output channels whose error maps the layer keeps
     (`error_map_alpha` of `dynhp_tf.error_maps.ErrorMapConv2D`, 1 elsewhere).
-The first layer's input gradient is counted although TensorFlow may skip it: the same for
-every contender, so ratios stay fair.
+The first layer with a kernel (in the model's layer order) gets no error for its input:
+nothing upstream trains, and TensorFlow prunes that unused gradient from the traced step.
 """
 from __future__ import annotations
 
@@ -51,10 +51,14 @@ def per_sample_flops(model) -> dict[str, float]:
         >>> per_sample_flops(model)["forward"]   # 2 x kernel MACs of one inference
     """
     forward = backward = 0.0
+    first = True
     for layer in model.layers:
         macs = layer_macs(layer)
         forward += 2 * macs
-        backward += 4 * macs * float(getattr(layer, "error_map_alpha", 1.0))
+        # Weight gradient, plus the input's error unless this is the first kernel layer.
+        passes = 2 if first and macs and not isinstance(layer, keras.Model) else 4
+        backward += passes * macs * float(getattr(layer, "error_map_alpha", 1.0))
+        first = first and not macs
     return {"forward": forward, "backward": backward}
 
 

@@ -55,6 +55,8 @@ class RecordingFilter(InstanceFilter):
 
     def choose(self, batch):
         kept = super().choose(batch)
+        if self._warming:
+            return kept
         x, ids = (np.asarray(t) for t in batch[:2])
         chosen = np.asarray(kept[1]).ravel()
         self.chosen[-1].extend(chosen)
@@ -91,11 +93,18 @@ def test_skipped_samples_never_reach_the_main_train_step(refill):
     kept = np.array([len(c) for c in filt.chosen])
     assert history["train_flops/main"] == pytest.approx(kept * (flops["forward"] + flops["backward"]))
     assert history["train_flops/labels"] == pytest.approx(kept * flops["forward"])
-    filter_forward = per_sample_flops(filt.filter_model)["forward"]
-    assert history["train_flops/filter"] == pytest.approx(len(x) * filter_forward + kept * 3 * filter_forward)
+    cost = per_sample_flops(filt.filter_model)
+    assert history["train_flops/filter"] == pytest.approx(
+        len(x) * cost["forward"] + kept * (cost["forward"] + cost["backward"]))
     assert history["train_flops"] == pytest.approx(
         [sum(history[k][e] for k in ("train_flops/main", "train_flops/labels", "train_flops/filter"))
          for e in range(3)])
+
+
+def test_per_sample_flops_by_hand():
+    """Kernel MACs 8x48, 48x24, 24x1: the first layer's backward has no input error to compute."""
+    flops = per_sample_flops(id_model())
+    assert flops == {"forward": 2.0 * (384 + 1152 + 24), "backward": 2.0 * 384 + 4.0 * (1152 + 24)}
 
 
 def test_plain_flops_count_every_row_once_per_epoch():
@@ -125,11 +134,44 @@ def test_composes_with_dynhp_in_one_fit(filter_first):
     assert cb.compact_model().count_params() < model.count_params() / 3.5
 
 
+def test_threshold_tracks_the_loss_quantile_of_all_rows_though_only_kept_rows_are_labelled():
+    """Fixed main network (lr 0) and ranking: T settles near the (1-R) quantile of every row's loss.
+
+    The ranking (x[:, 0]) is unrelated to the loss, as for a filter that has not learned: counted once,
+    the few explored rows would leave the high count short and T would sink towards the smallest losses.
+    """
+    x, ids = id_data()
+    model = mlp(inputs=8, hidden=(48, 24), classes=1)
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    losses = ((model.predict(x, verbose=0) - ids) ** 2).ravel()
+    start = float(np.quantile(losses, 0.3))
+    filt = InstanceFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12, explore="random",
+                          threshold=start, raise_factor=1.05, lower_factor=0.95)
+    keras.utils.set_random_seed(0)
+    history = model.fit(x, ids, batch_size=16, epochs=30, callbacks=[filt], verbose=0).history
+    late = np.array(history["filter/threshold"][10:])
+    assert np.quantile(losses, 0.55) < np.median(late) < np.quantile(losses, 0.85)  # the 0.7 quantile: R = 0.3
+
+
+def test_warmup_epochs_train_on_every_sample_then_filter():
+    x, ids = id_data()
+    model = id_model()
+    filt = RecordingFilter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12, warmup_epochs=1)
+    history = model.fit(x, ids, batch_size=16, epochs=2, callbacks=[filt], verbose=0).history
+    assert history["ids_pow0"] == pytest.approx([len(x), len(filt.chosen[1])])
+    assert history["filter/kept_fraction"][0] == 1.0 and history["filter/kept_fraction"][1] < 0.5
+    assert filt.chosen[0] == []  # no ranking in the warm-up epoch
+    cost = per_sample_flops(filt.filter_model)
+    assert history["train_flops/filter"][0] == pytest.approx(len(x) * (cost["forward"] + cost["backward"]))
+
+
 @pytest.mark.parametrize("kwargs,argument", [({"keep_ratio": 0}, "keep_ratio"), ({"keep_ratio": 1}, "keep_ratio"),
                                              ({"raise_factor": 0.9}, "raise_factor"),
                                              ({"lower_factor": 1.1}, "lower_factor"),
                                              ({"explore_ratio": 0.9}, "explore_ratio"),
-                                             ({"threshold": -1}, "threshold")])
+                                             ({"threshold": -1}, "threshold"),
+                                             ({"warmup_epochs": 0.5}, "warmup_epochs"),
+                                             ({"explore": "loss"}, "explore")])
 def test_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         InstanceFilter(**kwargs)
