@@ -37,6 +37,7 @@ from dynhp_tf.converters.fit import check_fit, fit_table, require_fit
 from dynhp_tf.converters.quantize import (
     MAX_CALIBRATION_SAMPLES, check_dense_quantization, quantize_int8_in_child,
 )
+from dynhp_tf.converters.preprocessing import preprocessing_fate
 from dynhp_tf.converters.rebuild import compact_model
 from dynhp_tf.converters.report import build_report, write_reports
 from dynhp_tf.converters.tflm_check import MAX_CHECK_SAMPLES, check_with_tflm
@@ -294,6 +295,9 @@ def export_model(
     dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense)
     t = lap("quantize", t)
     progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}")
+    preprocessing = preprocessing_fate(compact.model, tflite_model)
+    if preprocessing is not None:
+        progress(f"      {preprocessing['statement']}")
 
     stage(4, f"TFLM host check on {len(x_check)} {source} samples")
     tflm = check_with_tflm(
@@ -352,6 +356,8 @@ def export_model(
         calibration_source=cal_source, seconds=seconds,
     )
     report["estimate"] = estimate
+    if preprocessing is not None:
+        report["tflite"]["preprocessing"] = preprocessing
     if c_runtime is not None:
         report["c_runtime"] = c_runtime.summary()
     out.parent.mkdir(parents=True, exist_ok=True)
