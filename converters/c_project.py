@@ -27,13 +27,13 @@ Example:
 from __future__ import annotations
 
 import importlib.resources
-import json
 import pathlib
 
 import numpy as np
 
 from dynhp_tf.converters.c_runtime import ModelC, generate_model_c
 from dynhp_tf.converters.c_source import c_array
+from dynhp_tf.converters.figures import host_figures_json
 from dynhp_tf.converters.firmware_project import (FIRMWARE_PACKAGE, _board_data, _package_files,
                                                  _platformio_ini, model_hash)
 from dynhp_tf.converters.render import render
@@ -95,12 +95,12 @@ def board_files(board, *, model_name: str, digest: str, model: ModelC,
                     digest=digest, arena_bytes=f"{model.arena_bytes:,}", macs=f"{model.macs:,}",
                     golden_count=golden_count, platform=firmware["platform"],
                     board=firmware["board"])
-    host = {"board": board_name, "model": model_name, "model_hash": digest, "runtime": "c",
-            "arena_bytes": model.arena_bytes, "model_bytes": model.weight_bytes,
-            "golden_count": golden_count, "tolerance": 0}
     files["platformio.ini"] = ini.encode()
     files["README.md"] = readme.encode()
-    files["dynhp_host.json"] = (json.dumps(host, indent=2) + "\n").encode()
+    files["dynhp_host.json"] = host_figures_json(
+        board=board_name, model=model_name, model_hash=digest, runtime="c",
+        arena_bytes=model.arena_bytes, model_bytes=model.weight_bytes, golden_count=golden_count,
+        tolerance=0).encode()
     files[".gitignore"] = render("c_project.gitignore.tmpl").encode()
     return files
 

@@ -13,14 +13,13 @@ Example:
     >>> write_firmware_project(
     ...     pathlib.Path("out/firmware"), board=load_board("esp32"),
     ...     tflite_model=tflite_model, model_name="lenet_300_100", ops=op_names(tflite_model),
-    ...     arena_bytes=7328, golden_inputs=x_int8, golden_outputs=y_int8, report={})
+    ...     arena_bytes=7328, golden_inputs=x_int8, golden_outputs=y_int8, host_arena_bytes=5856)
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import json
 import pathlib
 from typing import Any, Iterator
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from dynhp_tf.converters.c_source import c_array, c_identifier
 from dynhp_tf.converters.errors import FirmwareError
+from dynhp_tf.converters.figures import host_figures_json
 from dynhp_tf.converters.flatbuffer import op_names
 from dynhp_tf.converters.golden import DTYPES, check_golden, golden_data_cc
 from dynhp_tf.converters.op_resolver import model_ops_h, resolver_methods
@@ -85,14 +85,6 @@ def _package_files(subdir: str) -> Iterator[tuple[str, bytes]]:
     if not root.is_dir():
         raise FirmwareError(f"firmware template folder '{subdir}' is missing from the package")
     yield from walk(root, "")
-
-
-def _host_arena_bytes(report: dict) -> int | None:
-    """The TFLM host measurement (without margin) in the exporter's report, if any."""
-    from dynhp_tf.converters.monitor import host_figures
-
-    value = host_figures(report or {}).get("host_arena_bytes")
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _model_config_h(*, board_name, model_name, digest, arena_bytes, arena_static, golden_in,
@@ -165,7 +157,7 @@ def project_files(
     arena_bytes: int,
     golden_inputs: np.ndarray,
     golden_outputs: np.ndarray,
-    report: dict,
+    host_arena_bytes: int | None = None,
 ) -> dict[str, bytes]:
     """Every file of the project, as {relative path: content}; see `write_firmware_project`."""
     board_name, title, top, firmware = _board_data(board)
@@ -219,21 +211,12 @@ def project_files(
             f"[firmware] library_source must be 'idf_component' or 'lib_deps', "
             f"got '{firmware['library_source']}'"
         )
-    host_figures = {
-        "board": board_name,
-        "model": name,
-        "model_hash": digest,
-        "model_sha256": hashlib.sha256(tflite_model).hexdigest(),
-        "model_bytes": len(tflite_model),
-        "arena_bytes": arena_bytes,
-        "arena_static": arena_static,
-        "host_arena_bytes": _host_arena_bytes(report),
-        "ops": ops,
-        "golden_count": len(golden_in),
-        "tolerance": tolerance,
-        "library": f"{firmware['library']} {firmware['library_version']}",
-    }
-    text["dynhp_host.json"] = json.dumps(host_figures, indent=2) + "\n"
+    text["dynhp_host.json"] = host_figures_json(
+        board=board_name, model=name, model_hash=digest,
+        model_sha256=hashlib.sha256(tflite_model).hexdigest(), model_bytes=len(tflite_model),
+        arena_bytes=arena_bytes, arena_static=arena_static, host_arena_bytes=host_arena_bytes,
+        ops=ops, golden_count=len(golden_in), tolerance=tolerance,
+        library=f"{firmware['library']} {firmware['library_version']}")
     files.update({k: v.encode() for k, v in text.items()})
     return files
 
@@ -248,7 +231,7 @@ def write_firmware_project(
     arena_bytes: int,
     golden_inputs: np.ndarray,
     golden_outputs: np.ndarray,
-    report: dict,
+    host_arena_bytes: int | None = None,
 ) -> None:
     """Write a PlatformIO project for `board` that runs and checks `tflite_model`.
 
@@ -265,8 +248,8 @@ def write_firmware_project(
         golden_inputs / golden_outputs: [n, ...] arrays in the model's I/O dtype (int8 or
             float32) as TFLM got and returned them on the host; the first
             `golden.MAX_GOLDEN` samples are embedded.
-        report: The exporter's report; the host arena figure is copied from it into
-            `dynhp_host.json` when present.
+        host_arena_bytes: The arena TFLM needed on the host (without margin), recorded in
+            `dynhp_host.json` (`dynhp_tf.converters.figures`) beside `arena_bytes`.
 
     Raises:
         FirmwareError: unknown op, ops that disagree with the flatbuffer, golden arrays
@@ -274,7 +257,8 @@ def write_firmware_project(
     """
     files = project_files(board=board, tflite_model=tflite_model, model_name=model_name,
                           ops=ops, arena_bytes=arena_bytes, golden_inputs=golden_inputs,
-                          golden_outputs=golden_outputs, report=report)
+                          golden_outputs=golden_outputs,
+                          host_arena_bytes=host_arena_bytes)
     out_dir = pathlib.Path(out_dir)
     for rel, content in files.items():
         path = out_dir / rel
