@@ -140,6 +140,9 @@ def read_host_figures(document, where: str) -> dict:
     """
     if not isinstance(document, dict):
         raise FiguresError(f"{where}: expected a JSON object, got {type(document).__name__}")
+    if REPORT_KEY not in document and "tflm" in document:
+        raise FiguresError(f"{where}: an export report without '{REPORT_KEY}' (older dynhp-export); "
+                           f"pass the project's dynhp_host.json")
     record = document.get(REPORT_KEY, document)
     if not isinstance(record, dict):
         raise FiguresError(f"{where}: '{REPORT_KEY}' is not an object")

@@ -85,6 +85,9 @@ def test_fields_are_read_at_exact_places_only(tmp_path):
     report.write_text(json.dumps({"firmware": json.loads(pathlib.Path(HOST).read_text())}))
     _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5,
                            "no board, model, model_hash, arena_bytes", "report.json")
+    report.write_text(json.dumps({"tflm": {"arena_bytes": 2400}, "model": {}, "board": {}}))
+    _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5,
+                           "without 'host_figures'", "dynhp_host.json")
 
 
 def test_generator_record_round_trips_in_schema_order():
