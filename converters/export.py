@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 import re
@@ -32,11 +33,13 @@ from dynhp_tf.converters.errors import (
     AgreementError, CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
     ModelFileNotFoundError, NotAKerasModelError, OutputExistsError, WrongFrameworkError,
 )
+from dynhp_tf.converters.figures import REPORT_KEY
 from dynhp_tf.converters.firmware_project import write_firmware_project
 from dynhp_tf.converters.fit import check_fit, fit_table, require_fit
 from dynhp_tf.converters.quantize import (
     MAX_CALIBRATION_SAMPLES, check_dense_quantization, quantize_int8_in_child,
 )
+from dynhp_tf.converters.preprocessing import preprocessing_fate
 from dynhp_tf.converters.rebuild import compact_model
 from dynhp_tf.converters.report import build_report, write_reports
 from dynhp_tf.converters.tflm_check import MAX_CHECK_SAMPLES, check_with_tflm
@@ -174,13 +177,14 @@ def held_out_split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[order[held:]], x[order[:held]]
 
 
-def _write_firmware(out_dir, board, tflite_model, model_name, tflm, report) -> str:
+def _write_firmware(out_dir, board, tflite_model, model_name, tflm) -> dict:
+    """Writes `firmware/`; returns its host figures (`dynhp_host.json`) for report.json."""
     write_firmware_project(
         out_dir / "firmware", board=board, tflite_model=tflite_model, model_name=model_name,
         ops=tflm.ops, arena_bytes=tflm.arena_with_margin, golden_inputs=tflm.golden_inputs,
-        golden_outputs=tflm.golden_outputs, report=report,
+        golden_outputs=tflm.golden_outputs, host_arena_bytes=tflm.arena_bytes,
     )
-    return "firmware"
+    return json.loads((out_dir / "firmware" / "dynhp_host.json").read_text())
 
 
 def _umask() -> int:
@@ -294,6 +298,9 @@ def export_model(
     dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense)
     t = lap("quantize", t)
     progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}")
+    preprocessing = preprocessing_fate(compact.model, tflite_model)
+    if preprocessing is not None:
+        progress(f"      {preprocessing['statement']}")
 
     stage(4, f"TFLM host check on {len(x_check)} {source} samples")
     tflm = check_with_tflm(
@@ -352,6 +359,8 @@ def export_model(
         calibration_source=cal_source, seconds=seconds,
     )
     report["estimate"] = estimate
+    if preprocessing is not None:
+        report["tflite"]["preprocessing"] = preprocessing
     if c_runtime is not None:
         report["c_runtime"] = c_runtime.summary()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +369,8 @@ def export_model(
     try:
         compact.model.save(tmp / f"{name}_compact{model_path.suffix.lower()}")
         (tmp / f"{name}.tflite").write_bytes(tflite_model)
-        report["firmware"] = _write_firmware(tmp, board, tflite_model, name, tflm, report)
+        report[REPORT_KEY] = _write_firmware(tmp, board, tflite_model, name, tflm)
+        report["firmware"] = "firmware"
         if c_dir is not None:
             shutil.copytree(c_dir, tmp / "firmware_c")
         write_reports(tmp, report, table)

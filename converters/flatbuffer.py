@@ -43,6 +43,34 @@ def op_names(tflite_model: bytes) -> list[str]:
     return sorted({name for _, _, name in _operators(_model(tflite_model))})
 
 
+def input_ops(tflite_model: bytes, kinds) -> tuple[list[str], float | None]:
+    """The ops among `kinds` applied to the input before any other op, and the input scale.
+
+    Follows subgraph 0 from its first input through a QUANTIZE (float I/O) and then through
+    each op in `kinds` that consumes the tensor, stopping at the first other op.
+    """
+    model = _model(tflite_model)
+    subgraph = model.subgraphs[0]
+
+    def scale(index):
+        quantization = subgraph.tensors[index].quantization
+        values = None if quantization is None else quantization.scale
+        return float(values[0]) if values is not None and len(values) else None
+
+    tensor, chain = int(subgraph.inputs[0]), []
+    input_scale = scale(tensor)
+    while True:
+        consumer = next(((op, _opcode_name(model.operatorCodes[op.opcodeIndex]))
+                         for op in subgraph.operators or [] if tensor in list(op.inputs)), None)
+        if consumer is None or consumer[1] not in set(kinds) | {"QUANTIZE"}:
+            return chain, input_scale
+        tensor = int(consumer[0].outputs[0])
+        if consumer[1] == "QUANTIZE":  # float I/O: the int8 input is this op's output
+            input_scale = scale(tensor)
+        else:
+            chain.append(consumer[1])
+
+
 def fully_connected_weight_tensors(tflite_model: bytes) -> list[int]:
     """Tensor indices (subgraph 0) of every FULLY_CONNECTED op's weights (its input 1)."""
     model = _model(tflite_model)

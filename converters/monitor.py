@@ -8,7 +8,8 @@ Exit status: 0 when the golden check passed and the model hash matches the host'
 1 when the golden check failed or the firmware reported an error; 2 for a command-line
 error; 3 when no summary arrived; 4 when the model hash differs from the host's (the board
 runs another model, so its golden check means nothing); 5 when the port or a file cannot
-be read, or the summary line has a field of the wrong type.
+be read, or the summary line or the host figures have a field of the wrong type (or the
+host figures lack a required one; their fields: `dynhp_tf.converters.figures`).
 
 Example:
     dynhp-monitor --port /dev/ttyUSB0 --report dynhp_host.json
@@ -25,6 +26,9 @@ import time
 from typing import Any, Iterable, Iterator
 
 import click
+
+from dynhp_tf.converters.figures import (SUMMARY_FIELDS, FiguresError, check_fields,
+                                          read_host_figures)
 
 EXIT_OK = 0
 EXIT_GOLDEN_FAILED = 1
@@ -57,34 +61,12 @@ def parse_events(lines: Iterable[str]) -> list[dict]:
     return events
 
 
-# Summary fields the verdict reads, with the JSON types the firmware writes (null = absent).
-_NUMBER = (int, float)
-SUMMARY_FIELDS = {
-    "board": (str,), "model_hash": (str,), "golden": (str,), "error": (str,),
-    "error_stage": (str,), "arena_bytes": (int,), "arena_used_bytes": (int,),
-    "arena_static": (bool,), "heap_free_bytes": (int,), "heap_min_free_bytes": (int,),
-    "heap_largest_block_bytes": (int,), "stack_free_min_bytes": (int,),
-    "samples_run": (int,), "golden_count": (int,), "max_abs_diff": _NUMBER,
-    "tolerance": _NUMBER, "inference_us": (list,), "first_mismatch": (dict,),
-}
-
-
 def check_summary(summary: dict) -> None:
     """Refuse a summary whose fields have the wrong JSON type (`InputError`, one line)."""
-    for key, types in SUMMARY_FIELDS.items():
-        value = summary.get(key)
-        wrong = value is not None and (
-            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        )
-        if key == "inference_us" and not wrong and value is not None:
-            wrong = not all(isinstance(t, _NUMBER) and not isinstance(t, bool) for t in value)
-        if wrong:
-            expected = "a list of numbers" if key == "inference_us" else " or ".join(
-                {"str": "a string", "int": "an integer", "float": "a number", "bool": "true/false",
-                 "list": "a list", "dict": "an object"}[t.__name__] for t in types)
-            raise InputError(
-                f"summary line: field '{key}' is {json.dumps(value)[:40]}; expected {expected}"
-            )
+    try:
+        check_fields(summary, SUMMARY_FIELDS, "summary line")
+    except FiguresError as err:
+        raise InputError(str(err))
 
 
 def last_event(events: list[dict], kind: str) -> dict | None:
@@ -93,45 +75,6 @@ def last_event(events: list[dict], kind: str) -> dict | None:
         if event["event"] == kind:
             return event
     return None
-
-
-def _find(tree: Any, key: str) -> Any:
-    """Value of `key` anywhere in nested dicts (breadth-first), or None."""
-    queue = [tree]
-    while queue:
-        node = queue.pop(0)
-        if isinstance(node, dict):
-            if key in node and node[key] is not None:
-                return node[key]
-            queue.extend(v for v in node.values() if isinstance(v, dict))
-    return None
-
-
-def host_figures(report: dict) -> dict:
-    """Host-side figures from a project's `dynhp_host.json` or the exporter's report.
-
-    Returns a dict with `model_hash`, `arena_bytes` (the configured arena, margin
-    included) and `host_arena_bytes` (the TFLM host measurement); missing ones are None.
-    """
-    digest = None
-    for key in ("model_hash", "model_sha256", "sha256"):
-        value = _find(report, key)
-        if isinstance(value, str) and value:
-            digest = value.lower()
-            break
-    with_margin = _find(report, "arena_with_margin")
-    if with_margin is not None:
-        # Exporter report: arena_bytes is the host minimum, arena_with_margin the firmware's.
-        arena, measured = with_margin, _find(report, "arena_bytes")
-    else:
-        arena, measured = _find(report, "arena_bytes"), _find(report, "host_arena_bytes")
-    return {
-        "board": _find(report, "board") if isinstance(_find(report, "board"), str) else None,
-        "model_hash": digest,
-        "arena_bytes": arena,
-        "host_arena_bytes": measured,
-        "arena_static": _find(report, "arena_static"),
-    }
 
 
 def hashes_match(device: str | None, host: str | None) -> bool:
@@ -259,7 +202,8 @@ def serial_lines(port: str, baud: int, timeout_s: float) -> Iterator[str]:
 @click.option("--log", "log_file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read a saved serial log instead of a port ('-' for stdin).")
 @click.option("--report", "report_file", type=click.Path(exists=True, dir_okay=False),
-              help="Host figures: the project's dynhp_host.json or the exporter's report.")
+              help="Host figures: the project's dynhp_host.json or the export's report.json "
+                   "(its host_figures).")
 @click.option("--timeout", default=30.0, show_default=True,
               help="Seconds to wait for the result line on a serial port.")
 @click.option("--echo/--no-echo", default=False, help="Also print every line read.")
@@ -267,24 +211,21 @@ def main(port, baud, log_file, report_file, timeout, echo):
     """Compare a board's self-test with the host figures.
 
     Exit status: 0 passed, 1 golden check failed or firmware error, 2 usage error, 3 no
-    result line, 4 model hash differs from the host's, 5 port or file unreadable or a
-    malformed summary line.
+    result line, 4 model hash differs from the host's, 5 port or file unreadable, or a
+    malformed summary line or host figures.
     """
     if bool(port) == bool(log_file):
         raise click.UsageError("give exactly one of --port and --log")
     host = None
     if report_file:
         try:
-            host = host_figures(json.loads(pathlib.Path(report_file).read_text()))
+            host = read_host_figures(json.loads(pathlib.Path(report_file).read_text()), report_file)
+        except FiguresError as err:
+            raise InputError(str(err))
         except ValueError as err:
             raise InputError(f"{report_file} is not JSON: {err}")
         except OSError as err:
             raise InputError(f"cannot read {report_file}: {err.strerror or err}")
-        for key in ("arena_bytes", "host_arena_bytes"):
-            if host[key] is not None and (not isinstance(host[key], int)
-                                          or isinstance(host[key], bool)):
-                raise InputError(f"{report_file}: '{key}' is {json.dumps(host[key])[:40]}; "
-                                 f"expected an integer")
     if log_file:
         try:
             with click.open_file(log_file, encoding="utf-8", errors="replace") as f:

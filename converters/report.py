@@ -106,6 +106,7 @@ def render_markdown(report: dict, fit_table: str) -> str:
         f"dense layers {t['dense_quantization']} (verified in the flatbuffer)",
         f"- calibration: {t['calibration']}",
         f"- ops: {', '.join(q['ops'])}",
+        *([f"- {t['preprocessing']['statement']}"] if "preprocessing" in t else []),
         "",
         f"## TFLM host check ({q['samples']} {q['sample_source']} samples)",
         "",

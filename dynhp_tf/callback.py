@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from dynhp_tf._keras import keras
+from dynhp_tf.arguments import integer, number
 from dynhp_tf.batching import BatchStream
 from dynhp_tf.batchnorm import recalibrate_batchnorm
 from dynhp_tf.board_profiles import model_limits, read_profile
@@ -32,8 +33,7 @@ LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/trai
 
 
 def _positive(name, value, minimum=1):
-    if value is None or value < minimum:
-        raise ValueError(f"{name}: expected a number >= {minimum}, got {value!r}")
+    return number(name, value, minimum)
 
 
 class DynHPCallback(keras.callbacks.Callback):
@@ -95,10 +95,9 @@ class DynHPCallback(keras.callbacks.Callback):
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
             raise ValueError("target_compression: expected a number > 1 (dense/remaining params), or a device "
                              "budget (target_board=, flatbuffer_bytes=, arena_bytes=, macs=)")
-        if target_compression is not None and (not isinstance(target_compression, (int, float))
-                                               or target_compression <= 1):
-            raise ValueError(f"target_compression: expected a number > 1 (dense/remaining params), "
-                             f"got {target_compression!r}")
+        if target_compression is not None:
+            number("target_compression", target_compression, 1, strict=True,
+                   meaning=" (dense/remaining params)")
         for name, value in explicit.items():
             if value is not None:
                 _positive(name, value)
@@ -118,13 +117,15 @@ class DynHPCallback(keras.callbacks.Callback):
             raise ValueError(f"criterion: expected one of {sorted(CRITERIA)}, got {criterion!r}")
         if lr_scaling not in LR_SCALING:
             raise ValueError(f"lr_scaling: expected one of {sorted(LR_SCALING)}, got {lr_scaling!r}")
-        for name in ("min_neurons", "width_multiple", "batch_size", "max_batch_size", "taylor_samples",
-                     "calibration_samples"):
-            _positive(name, locals()[name])
+        min_neurons, width_multiple, batch_size, max_batch_size, taylor_samples, calibration_samples = (
+            integer(name, value) for name, value in (
+                ("min_neurons", min_neurons), ("width_multiple", width_multiple), ("batch_size", batch_size),
+                ("max_batch_size", max_batch_size), ("taylor_samples", taylor_samples),
+                ("calibration_samples", calibration_samples)))
         if max_batch_size < batch_size:
             raise ValueError(f"max_batch_size: expected >= batch_size ({batch_size}), got {max_batch_size}")
         if memory_budget is not None:
-            _positive("memory_budget", memory_budget)
+            memory_budget = int(_positive("memory_budget", memory_budget))
         if ranking_cost not in (None, *COSTS):
             raise ValueError(f"ranking_cost: expected one of {sorted(COSTS)} or None, got {ranking_cost!r}")
         self.ranking_cost = ranking_cost

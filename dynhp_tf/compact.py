@@ -93,6 +93,9 @@ def narrow_model(model, graph: PruningGraph, keep: list[np.ndarray]):
     compact = type(model).from_config(config)
     for info, source, target in zip(graph.weights, _variables(model), _variables(compact)):
         target.assign(take_kept(source, info.pruned_axes, keep))
+    for layer in compact.layers:  # an adapted Normalization derives mean/variance from its
+        if hasattr(layer, "finalize_state") and layer.weights:  # variables only here
+            layer.finalize_state()
     return compact
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from dynhp_tf.arguments import integer
+
 # Fraction of the final pruning reached at progress t in (0, 1].
 CURVES = {
     "cubic": lambda t: 1.0 - (1.0 - t) ** 3,
@@ -32,12 +34,11 @@ class PruningSchedule:
     curve: str = "cubic"
 
     def __post_init__(self):
-        if self.start_epoch < 0:
-            raise ValueError(f"start_epoch: expected an epoch index >= 0, got {self.start_epoch}")
-        if self.end_epoch is not None and self.end_epoch < self.start_epoch:
-            raise ValueError(f"end_epoch: expected >= start_epoch ({self.start_epoch}), got {self.end_epoch}")
-        if self.frequency < 1:
-            raise ValueError(f"frequency: expected a number of epochs >= 1, got {self.frequency}")
+        # Epoch numbers may be numpy integers; NaN or 1.5 would silently never match an epoch.
+        object.__setattr__(self, "start_epoch", integer("start_epoch", self.start_epoch, 0))
+        if self.end_epoch is not None:
+            object.__setattr__(self, "end_epoch", integer("end_epoch", self.end_epoch, self.start_epoch))
+        object.__setattr__(self, "frequency", integer("frequency", self.frequency, 1))
         if self.curve not in CURVES:
             raise ValueError(f"schedule: expected one of {sorted(CURVES)}, got {self.curve!r}")
 

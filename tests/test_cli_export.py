@@ -76,10 +76,15 @@ def test_full_export_writes_model_tflite_reports(workdir):
                                atol=1e-5)
     assert (out / "firmware" / "platformio.ini").is_file()
     # dynhp-monitor can tell from report.json which model the board must be running.
-    from dynhp_tf.converters.monitor import host_figures
+    from dynhp_tf.converters.figures import read_host_figures
 
     digest = hashlib.sha256((out / "tiny.tflite").read_bytes()).hexdigest()
-    assert host_figures(report)["model_hash"] == digest
+    host = read_host_figures(report, "report.json")
+    assert host["model_hash"] == digest[:12] and host["model_sha256"] == digest
+    # The firmware's own record, and the arena it allocates vs the one TFLM measured.
+    assert report["host_figures"] == json.loads((out / "firmware" / "dynhp_host.json").read_text())
+    assert (host["arena_bytes"], host["host_arena_bytes"]) == (report["tflm"]["arena_with_margin"],
+                                                               report["tflm"]["arena_bytes"])
     assert not [p for p in workdir.iterdir() if p.name.startswith(".")], "temp dir left behind"
 
 

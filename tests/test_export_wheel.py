@@ -53,6 +53,8 @@ def test_wheel_in_fresh_venv_exports_end_to_end(tmp_path):
                  "firmware/layers/arduino_mbed/src/main.cpp", "firmware/host/Makefile",
                  "firmware/c_runtime/dynhp_kernels.c"):
         assert f"dynhp_tf/{path}" in names, path
+    templates = sorted((REPO / "converters" / "templates").glob("*.tmpl"))  # converters.render
+    assert templates and all(f"dynhp_tf/converters/templates/{t.name}" in names for t in templates)
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
     env_dir = tmp_path / "fresh-venv"

@@ -71,7 +71,7 @@ def _write(tmp_path, board, model, arena_bytes=2048, name="tiny-mlp"):
     write_firmware_project(
         out, board=load_board(board), tflite_model=tflite_model, model_name=name,
         ops=op_names(tflite_model), arena_bytes=arena_bytes, golden_inputs=golden_in,
-        golden_outputs=golden_out, report={"arena_bytes": 1500, "arena_with_margin": 2048},
+        golden_outputs=golden_out, host_arena_bytes=1500,
     )
     return out
 
@@ -134,7 +134,7 @@ def test_esp_idf_project_declares_the_component_and_arduino_the_library(tmp_path
 def test_unknown_or_inconsistent_ops_are_refused(tmp_path, int8_model):
     tflite_model, golden_in, golden_out = int8_model
     kwargs = dict(board=load_board("esp32"), tflite_model=tflite_model, model_name="m",
-                  arena_bytes=2048, golden_inputs=golden_in, golden_outputs=golden_out, report={})
+                  arena_bytes=2048, golden_inputs=golden_in, golden_outputs=golden_out)
     with pytest.raises(FirmwareError, match="differ from the ops in the flatbuffer"):
         write_firmware_project(tmp_path, ops=["FULLY_CONNECTED"], **kwargs)
     with pytest.raises(FirmwareError, match="golden_outputs"):
@@ -185,7 +185,8 @@ def test_generated_sources_compile_with_werror_and_register_the_flatbuffer_ops(
 @pytest.mark.parametrize("placement", ["static", "heap"])
 def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, int8_model,
                                                                     placement):
-    from dynhp_tf.converters.monitor import host_figures, judge, last_event, parse_events
+    from dynhp_tf.converters.figures import read_host_figures
+    from dynhp_tf.converters.monitor import judge, last_event, parse_events
 
     limit = load_board("esp32").static_arena_max_bytes
     project = _write(tmp_path, "esp32", int8_model,
@@ -195,7 +196,7 @@ def test_portable_core_builds_on_the_host_and_reports_pass_and_fail(tmp_path, in
     sources += [project / "host" / f for f in ("platform_host.cc", "main_host.cc")]
     subprocess.run([GXX, *CXXFLAGS, f"-I{project / 'include'}", f"-I{STUB}", *map(str, sources),
                     "-o", str(exe)], check=True)
-    host = host_figures(json.loads((project / "dynhp_host.json").read_text()))
+    host = read_host_figures(json.loads((project / "dynhp_host.json").read_text()), "dynhp_host.json")
 
     good = subprocess.run([str(exe)], capture_output=True, text=True)
     assert good.returncode == 0

@@ -7,12 +7,13 @@ import pathlib
 
 from click.testing import CliRunner
 
+from dynhp_tf.converters.figures import HOST_FIELDS, host_figures_json, read_host_figures
+
 from dynhp_tf.converters.monitor import (
     EXIT_GOLDEN_FAILED,
     EXIT_HASH_MISMATCH,
     EXIT_NO_RESULT,
     EXIT_OK,
-    host_figures,
     main,
     parse_events,
 )
@@ -43,8 +44,9 @@ def test_failing_run_exits_nonzero_and_names_the_first_mismatch():
 
 
 def test_other_model_on_the_board_is_reported_even_if_its_check_passed(tmp_path):
-    report = tmp_path / "report.json"
-    report.write_text(json.dumps({"model_sha256": "0123456789abcdef" * 4}))
+    host = json.loads(pathlib.Path(HOST).read_text())
+    report = tmp_path / "dynhp_host.json"
+    report.write_text(json.dumps({**host, "model_hash": "0123456789ab"}))
     result = _run("--log", PASS_LOG, "--report", str(report))
     assert result.exit_code == EXIT_HASH_MISMATCH
     assert "DIFFERS" in result.output
@@ -63,12 +65,37 @@ def test_no_result_line_exits_three():
     assert "no summary line" in result.output
 
 
-def test_exporter_report_gives_arena_with_margin_and_host_minimum():
-    report = {"model": {"sha256": "AFD47BE14185FFFF"},
-              "tflm": {"arena_bytes": 1500, "arena_with_margin": 2048}}
-    host = host_figures(report)
-    assert host == {"board": None, "model_hash": "afd47be14185ffff", "arena_bytes": 2048,
-                    "host_arena_bytes": 1500, "arena_static": None}
+def test_export_report_is_read_at_its_host_figures_record(tmp_path):
+    host = json.loads(pathlib.Path(HOST).read_text())
+    # report.json: the TFLM check's section names the host measurement arena_bytes; the
+    # monitor reads only the host_figures record, where arena_bytes is the allocated arena.
+    report = {"tflm": {"arena_bytes": 2400, "arena_with_margin": 120000},
+              "host_figures": {**host, "model_hash": "AFD47BE14185"}}
+    figures = read_host_figures(report, "report.json")
+    assert figures["model_hash"] == "afd47be14185"
+    assert (figures["arena_bytes"], figures["host_arena_bytes"]) == (120000, 2400)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    assert _run("--log", PASS_LOG, "--report", str(path)).exit_code == EXIT_OK
+
+
+def test_fields_are_read_at_exact_places_only(tmp_path):
+    # A record nested anywhere else (the old breadth-first search found it) is not host figures.
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"firmware": json.loads(pathlib.Path(HOST).read_text())}))
+    _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5,
+                           "no board, model, model_hash, arena_bytes", "report.json")
+    report.write_text(json.dumps({"tflm": {"arena_bytes": 2400}, "model": {}, "board": {}}))
+    _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5,
+                           "without 'host_figures'", "dynhp_host.json")
+
+
+def test_generator_record_round_trips_in_schema_order():
+    values = {"board": "esp32", "model": "m", "model_hash": "ABCDEF012345", "arena_bytes": 4112,
+              "golden_count": 3, "tolerance": 1.0, "host_arena_bytes": None}
+    text = host_figures_json(**dict(reversed(values.items())))
+    assert list(json.loads(text)) == [f.name for f in HOST_FIELDS if f.name in values]
+    assert read_host_figures(json.loads(text), "x")["model_hash"] == "abcdef012345"
 
 
 def test_port_and_log_are_mutually_exclusive():
@@ -103,5 +130,9 @@ def test_summary_field_of_wrong_type_is_an_input_error():
 
 def test_report_with_wrong_arena_type_is_an_input_error(tmp_path):
     report = tmp_path / "r.json"
-    report.write_text(json.dumps({"tflm": {"arena_bytes": "big"}}))
-    _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5, "arena_bytes")
+    report.write_text(json.dumps({**json.loads(pathlib.Path(HOST).read_text()), "arena_bytes": "big"}))
+    _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5, "arena_bytes",
+                           "expected an integer")
+    report.write_text(json.dumps({**json.loads(pathlib.Path(HOST).read_text()), "ops": ["A", 1]}))
+    _assert_one_line_error(_run("--log", PASS_LOG, "--report", str(report)), 5, "ops",
+                           "list of strings")

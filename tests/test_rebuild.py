@@ -85,3 +85,33 @@ def test_unsupported_layer_names_the_layer():
     model = keras.Model(inputs, L.Dense(2)(x))
     with pytest.raises(UnsupportedLayerError, match="'flatten_by_hand' \\(Reshape\\)"):
         compact_model(model)
+
+
+@pytest.mark.parametrize("relative_error, refused", [(3e-7, False), (1e-3, True)])
+def test_rebuild_check_allows_float32_rounding_at_the_outputs_scale_only(monkeypatch, relative_error, refused):
+    # Outputs near 100: float32 rounding of a rebuilt model differs by ~1e-5 there (more than a
+    # fixed 1e-5 allows), while a real mismatch of 0.1% must still be refused.
+    from dynhp_tf.converters import rebuild
+    from dynhp_tf.converters.errors import RebuildMismatchError
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), L.Dense(16, activation="relu", name="d1"),
+                              L.Dense(3, name="out")])
+    kernel, bias = model.get_layer("out").get_weights()
+    model.get_layer("out").set_weights([kernel * 100.0, bias])
+    exact = rebuild.narrow_model
+
+    def perturbed(*args):
+        compact = exact(*args)
+        layer = compact.get_layer("out")
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel * (1 + relative_error), bias])
+        return compact
+
+    monkeypatch.setattr(rebuild, "narrow_model", perturbed)
+    if refused:
+        with pytest.raises(RebuildMismatchError, match="of the outputs' scale"):
+            compact_model(model)
+    else:
+        result = compact_model(model)
+        assert 1e-5 < result.max_abs_difference <= result.allowed_difference
