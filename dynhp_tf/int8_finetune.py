@@ -33,8 +33,11 @@ import tensorflow as tf
 from dynhp_tf._keras import keras
 
 
-def _logits_function(model):
-    """`x -> logits` for a model whose last layer is a Dense with softmax or no activation."""
+def logits_function(model):
+    """`x -> logits` for a model whose last layer is a Dense with softmax or no activation.
+
+    Raises ValueError naming the model otherwise.
+    """
     last = model.layers[-1]
     activation = getattr(getattr(last, "activation", None), "__name__", None)
     if not isinstance(last, keras.layers.Dense) or activation not in ("softmax", "linear") or not last.use_bias:
@@ -66,7 +69,7 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
         >>> narrow_logit_range(model, x_train, y_train)["range_after"]
         (-15.6, 16.1)
     """
-    logits = _logits_function(model)
+    logits = logits_function(model)
     x, y = np.asarray(x, np.float32), np.asarray(y)
     if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must hold one integer class per sample of x ({len(x)}), got shape {y.shape} "
