@@ -76,10 +76,12 @@ class DynHPCallback(keras.callbacks.Callback):
         ranking_cost: None (default) ranks neurons by score; "params" or "macs" by score per
             parameter or MAC saved, so cheap early conv filters are not collapsed first
             (`dynhp_tf.selection.select`).
-        int8_finetune_epochs: 0 (default) or the epochs of `narrow_logit_range` run at the end
-            of fit, after the last pruning event, on the data of `cb.batches(x, y)` (integer or
-            one-hot labels): it narrows the logits' range so the int8 model agrees better with
-            the float one; removed neurons stay removed. Its result is in `cb.int8_finetune`.
+        int8_finetune_epochs: 0 (default) or the epochs of a quantization-aware fine-tuning run
+            at the end of fit, after the last pruning event, on the data of `cb.batches(x, y)`
+            (integer or one-hot labels): `narrow_logit_range(..., weight=0, weight_grid=...)`
+            trains with the kernels on the int8 grid of the target board (per-tensor Dense
+            unless the board runs per-channel) and leaves them on it, so the int8 model agrees
+            better with the float one; removed neurons stay removed. Result in `cb.int8_finetune`.
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)
@@ -325,7 +327,11 @@ class DynHPCallback(keras.callbacks.Callback):
         y = np.asarray(y)
         labels = y.argmax(axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y)).astype(np.int64)
         network = self.trainer.network
-        self.int8_finetune = narrow_logit_range(network, x, labels, epochs=self.int8_finetune_epochs, seed=self.seed)
+        # Weights on the board's int8 grid, no logit penalty: in the benchmark the penalty cost
+        # float accuracy for no more agreement (docs/benchmarks.md, section int8_fidelity).
+        grid = "per-channel" if self.per_channel_dense else "per-tensor"
+        self.int8_finetune = narrow_logit_range(network, x, labels, epochs=self.int8_finetune_epochs, seed=self.seed,
+                                                weight=0.0, weight_grid=grid)
         if network is not self.model:
             expand_variables(network, self.model, self.graph, self.trainer.keep)
         if self.verbose:
