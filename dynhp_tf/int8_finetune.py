@@ -18,6 +18,12 @@ It is not tfmot's quantization-aware training: tfmot has no Keras 3 support
 (`tf.quantization.fake_quant_with_min_max_args`) measured no gain on the unpruned network. This works on Keras 3
 and tf_keras alike (a plain `tf.GradientTape` loop).
 
+With `weight_grid=` the same loop is a quantization-aware fine-tuning of the weights: the loss
+is taken with the Dense/Conv kernels on their int8 grid, the gradient updates the float
+kernels (straight-through), and the kernels end on the grid, so the converter keeps them
+exactly. This is what `DynHPCallback(int8_finetune_epochs=)` runs (without the penalty): +0.2
+to +0.3 points of agreement over as many plain epochs, at no accuracy cost, in the benchmark.
+
 Weights that are exactly zero stay zero, so neurons DynHP removed stay removed and the
 export's compact model keeps its size.
 
