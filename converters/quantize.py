@@ -26,6 +26,7 @@ from dynhp_tf.converters.errors import (
     CalibrationShapeError, ConversionError, ExportError, QuantizationCheckError,
 )
 from dynhp_tf.converters.flatbuffer import fully_connected_weight_tensors
+from dynhp_tf.converters.logit_range import argmax_logit_range
 
 IO_TYPES = {"int8": tf.int8, "float": tf.float32}
 
@@ -66,6 +67,7 @@ def quantize_int8(
     per_channel_dense: bool,
     io: str = "int8",
     max_samples: int = MAX_CALIBRATION_SAMPLES,
+    argmax_logits: bool = True,
 ) -> bytes:
     """Convert `model` to a full-integer int8 TFLite flatbuffer.
 
@@ -78,6 +80,8 @@ def quantize_int8(
         io: "int8" (int8 input and output tensors) or "float" (float32 I/O with
             QUANTIZE/DEQUANTIZE ops at the ends; every other op is int8).
         max_samples: Cap on representative samples.
+        argmax_logits: For a model ending in Dense+softmax, give the logits the int8 range
+            that matters for the argmax (`dynhp_tf.converters.logit_range`), not min/max.
 
     Returns:
         The flatbuffer bytes. Only TFLITE_BUILTINS_INT8 ops are allowed, so conversion fails
@@ -107,7 +111,8 @@ def quantize_int8(
     converter._experimental_disable_per_channel_quantization_for_dense_layers = (
         not per_channel_dense
     )
-    return converter.convert()
+    tflite_model = converter.convert()
+    return argmax_logit_range(model, tflite_model, samples) if argmax_logits else tflite_model
 
 
 def quantize_int8_in_child(

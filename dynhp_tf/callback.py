@@ -17,6 +17,7 @@ from dynhp_tf.compact import expand_variables, kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
 from dynhp_tf.halo import Halo
 from dynhp_tf.importance import CRITERIA
+from dynhp_tf.int8_finetune import logits_function, narrow_logit_range
 from dynhp_tf.masks import NeuronMasks
 from dynhp_tf.memory import memory_for, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
@@ -78,6 +79,12 @@ class DynHPCallback(keras.callbacks.Callback):
         ranking_cost: None (default) ranks neurons by score; "params" or "macs" by score per
             parameter or MAC saved, so cheap early conv filters are not collapsed first
             (`dynhp_tf.selection.select`).
+        int8_finetune_epochs: 0 (default) or the epochs of a quantization-aware fine-tuning run
+            at the end of fit, after the last pruning event, on the data of `cb.batches(x, y)`
+            (integer or one-hot labels): `narrow_logit_range(..., weight=0, weight_grid=...)`
+            trains with the kernels on the int8 grid of the target board (per-tensor Dense
+            unless the board runs per-channel) and leaves them on it, so the int8 model agrees
+            better with the float one; removed neurons stay removed. Result in `cb.int8_finetune`.
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)
@@ -89,7 +96,8 @@ class DynHPCallback(keras.callbacks.Callback):
                  criterion="l2_product", min_neurons=1, width_multiple=1, batch_size=32, max_batch_size=256,
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
-                 flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None):
+                 flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None,
+                 int8_finetune_epochs=0):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
@@ -129,6 +137,9 @@ class DynHPCallback(keras.callbacks.Callback):
         if ranking_cost not in (None, *COSTS):
             raise ValueError(f"ranking_cost: expected one of {sorted(COSTS)} or None, got {ranking_cost!r}")
         self.ranking_cost = ranking_cost
+        if not isinstance(int8_finetune_epochs, int) or int8_finetune_epochs < 0:
+            raise ValueError(f"int8_finetune_epochs: expected an integer >= 0, got {int8_finetune_epochs!r}")
+        self.int8_finetune_epochs, self.int8_finetune = int8_finetune_epochs, None
         self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
         self.target_compression = None if target_compression is None else float(target_compression)
         self.criterion, self.min_neurons, self.width_multiple = criterion, min_neurons, width_multiple
@@ -167,6 +178,7 @@ class DynHPCallback(keras.callbacks.Callback):
             "halo": self.halo_options,
             "target_board": self.target_board,
             "ranking_cost": self.ranking_cost,
+            "int8_finetune_epochs": self.int8_finetune_epochs,
             **self.explicit_limits,
         }
 
@@ -210,6 +222,11 @@ class DynHPCallback(keras.callbacks.Callback):
                 f"{self.min_neurons} and width_multiple={self.width_multiple} the smallest network has "
                 f"{floor_params} of {self.dense_params} params (compression "
                 f"{self.dense_params / floor_params:.2f})")
+        if self.int8_finetune_epochs:
+            if self.stream is None:
+                raise ValueError("int8_finetune_epochs: the fine-tuning needs training data; feed fit with "
+                                 "cb.batches(x, y)")
+            logits_function(model)  # refuses a model without logits now, not after training
         if self.criterion == "taylor" and self.stream is None:
             raise ValueError("criterion: 'taylor' needs training data; feed fit with cb.batches(x, y)")
         self._lr_scaling = self.lr_scaling
@@ -297,6 +314,8 @@ class DynHPCallback(keras.callbacks.Callback):
         self.trainer.finish()
         if self.halo is not None:
             self.halo.detach()  # the penalty is part of DynHP training only
+        if self.int8_finetune_epochs:
+            self._finetune_int8()
         if self.calibration_file:
             if self.stream is None:
                 warnings.warn("DynHPCallback: calibration_file needs cb.batches(x, y); not written", stacklevel=2)
@@ -306,6 +325,25 @@ class DynHPCallback(keras.callbacks.Callback):
                 save_calibration(self.calibration_file, x[index], training_inputs=x)
         if self.verbose:
             print(self.width_table())
+
+    def _finetune_int8(self) -> None:
+        # On the narrow network when there is one (cheaper), then into the user's model.
+        x, y = self.stream.arrays[:2]
+        y = np.asarray(y)
+        labels = y.argmax(axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y)).astype(np.int64)
+        network = self.trainer.network
+        # Weights on the board's int8 grid, no logit penalty: in the benchmark the penalty cost
+        # float accuracy for no more agreement (docs/benchmarks.md, section int8_fidelity).
+        grid = "per-channel" if self.per_channel_dense else "per-tensor"
+        self.int8_finetune = narrow_logit_range(network, x, labels, epochs=self.int8_finetune_epochs, seed=self.seed,
+                                                weight=0.0, weight_grid=grid)
+        if network is not self.model:
+            expand_variables(network, self.model, self.graph, self.trainer.keep)
+        if self.verbose:
+            low, high = self.int8_finetune["range_after"]
+            print(f"DynHP: int8 fine-tuning ({self.int8_finetune_epochs} epochs): logit range "
+                  f"{self.int8_finetune['range_before'][0]:.1f}..{self.int8_finetune['range_before'][1]:.1f} "
+                  f"-> {low:.1f}..{high:.1f}")
 
     def compact_model(self):
         """The physically narrow network with the trained weights (a copy when none was trained)."""

@@ -18,6 +18,12 @@ It is not tfmot's quantization-aware training: tfmot has no Keras 3 support
 (`tf.quantization.fake_quant_with_min_max_args`) measured no gain on the unpruned network. This works on Keras 3
 and tf_keras alike (a plain `tf.GradientTape` loop).
 
+With `weight_grid=` the same loop is a quantization-aware fine-tuning of the weights: the loss
+is taken with the Dense/Conv kernels on their int8 grid, the gradient updates the float
+kernels (straight-through), and the kernels end on the grid, so the converter keeps them
+exactly. This is what `DynHPCallback(int8_finetune_epochs=)` runs (without the penalty): +0.2
+to +0.3 points of agreement over as many plain epochs, at no accuracy cost, in the benchmark.
+
 Weights that are exactly zero stay zero, so neurons DynHP removed stay removed and the
 export's compact model keeps its size.
 
@@ -33,8 +39,11 @@ import tensorflow as tf
 from dynhp_tf._keras import keras
 
 
-def _logits_function(model):
-    """`x -> logits` for a model whose last layer is a Dense with softmax or no activation."""
+def logits_function(model):
+    """`x -> logits` for a model whose last layer is a Dense with softmax or no activation.
+
+    Raises ValueError naming the model otherwise.
+    """
     last = model.layers[-1]
     activation = getattr(getattr(last, "activation", None), "__name__", None)
     if not isinstance(last, keras.layers.Dense) or activation not in ("softmax", "linear") or not last.use_bias:
@@ -44,8 +53,29 @@ def _logits_function(model):
     return lambda x, training=False: tf.matmul(body(x, training=training), last.kernel) + last.bias
 
 
+# Which kernels the converter quantizes along their last axis (output channels): Conv always,
+# Dense only when the board's library runs per-channel FULLY_CONNECTED.
+_CONV = ("Conv1D", "Conv2D")
+
+
+def grid_kernels(model, per_channel_dense: bool) -> list:
+    """(kernel variable, per-tensor?) of every Dense and Conv1D/Conv2D layer of `model`."""
+    return [(layer.kernel, type(layer).__name__ == "Dense" and not per_channel_dense) for layer in model.layers
+            if type(layer).__name__ in ("Dense", *_CONV)]
+
+
+def on_int8_grid(kernel, per_tensor: bool):
+    """`kernel` rounded to the symmetric int8 grid the converter gives it: scale max|w| / 127,
+    per tensor or per output channel (last axis). Exact zeros stay zero."""
+    axes = None if per_tensor else tuple(range(len(kernel.shape) - 1))
+    scale = tf.reduce_max(tf.abs(kernel), axis=axes) / 127
+    scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+    return tf.round(kernel / scale) * scale
+
+
 def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, learning_rate: float = 1e-4,
-                       quantile: float = 90.0, weight: float = 1.0, seed: int = 0) -> dict:
+                       quantile: float = 90.0, weight: float = 1.0, seed: int = 0,
+                       weight_grid: str | None = None) -> dict:
     """Fine-tunes `model` in place so that its logits fit a narrower int8 range.
 
     Args:
@@ -57,6 +87,12 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
         quantile: `tau` is this percentile of the logits' magnitudes on (up to 10,000 of) `x`.
         weight: Of the penalty mean(relu(|logit| - tau)^2) against the cross-entropy.
         seed: Shuffling seed.
+        weight_grid: None, "per-tensor" or "per-channel": quantization-aware fine-tuning of
+            the weights. Each step computes the loss with the Dense/Conv kernels on the int8 grid
+            the converter will give them (`on_int8_grid`; Dense per-tensor or per-channel as
+            the board requires, Conv per channel) and applies the gradient to the float
+            kernels (straight-through); at the end the kernels are left on that grid, so the
+            float model and the int8 model share their weights exactly.
 
     Returns:
         {"tau", "range_before", "range_after"}: the bound and the logits' (min, max) on the
@@ -66,7 +102,7 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
         >>> narrow_logit_range(model, x_train, y_train)["range_after"]
         (-15.6, 16.1)
     """
-    logits = _logits_function(model)
+    logits = logits_function(model)
     x, y = np.asarray(x, np.float32), np.asarray(y)
     if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"y must hold one integer class per sample of x ({len(x)}), got shape {y.shape} "
@@ -82,14 +118,23 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
     variables = model.trainable_variables
     keep = [tf.constant(np.asarray(v) != 0, dtype=v.dtype) for v in variables]  # pruned stays pruned
     optimizer = keras.optimizers.Adam(learning_rate)
+    if weight_grid not in (None, "per-tensor", "per-channel"):
+        raise ValueError(f"weight_grid: expected None, 'per-tensor' or 'per-channel', got {weight_grid!r}")
+    kernels = [] if weight_grid is None else grid_kernels(model, weight_grid == "per-channel")
 
     @tf.function
     def step(xb, yb):
+        floats = [tf.identity(k) for k, _ in kernels]
+        for k, per_tensor in kernels:
+            k.assign(on_int8_grid(k, per_tensor))
         with tf.GradientTape() as tape:
             z = logits(xb, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, z))
             loss += weight * tf.reduce_mean(tf.square(tf.nn.relu(tf.abs(z) - tau)))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        gradients = tape.gradient(loss, variables)
+        for (k, _), value in zip(kernels, floats):
+            k.assign(value)
+        optimizer.apply_gradients(zip(gradients, variables))
         for v, k in zip(variables, keep):
             v.assign(v * k)
 
@@ -97,5 +142,7 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
     for _ in range(epochs):
         for xb, yb in data.shuffle(len(x), seed=seed).batch(batch_size):
             step(xb, yb)
+    for k, per_tensor in kernels:
+        k.assign(on_int8_grid(k, per_tensor))
     _, after = logit_range()
     return {"tau": tau, "range_before": before, "range_after": after}

@@ -23,6 +23,8 @@ def main():
     parser.add_argument("--target", type=float, default=10.0, help="compression factor (dense/remaining params)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--width-multiple", type=int, default=4)
+    parser.add_argument("--int8-finetune-epochs", type=int, default=3,
+                        help="narrow_logit_range epochs at the end, for int8/float agreement (0: off)")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/demo"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,8 @@ def main():
     ])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     cb = DynHPCallback(target_compression=args.target, width_multiple=args.width_multiple,
-                       batch_size=args.batch_size, calibration_file=str(sidecar_path(model_path)))
+                       batch_size=args.batch_size, calibration_file=str(sidecar_path(model_path)),
+                       int8_finetune_epochs=args.int8_finetune_epochs)
     model.fit(cb.batches(x_train, y_train), epochs=args.epochs, validation_data=(x_test, y_test),
               callbacks=[cb], verbose=2)
     model.save(model_path)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from dynhp_tf.converters.cli import EXIT_CODES, EXIT_INTERRUPTED, main
 from dynhp_tf.converters.errors import ConversionError
+from dynhp_tf.converters.export import held_out_split
 from dynhp_tf.converters.quantize import quantize_int8_in_child
 from dynhp_tf._keras import LEGACY, keras
 from dynhp_tf.calibration import save_calibration, sidecar_path
@@ -194,9 +195,14 @@ def test_quantization_judged_on_held_out_samples(workdir):
     result = export("--calibration", "c255.npy", "--eval-data", "ev.npz")
     assert_refused(result, CODES["AgreementError"], "of 64 eval samples", "below --min-agreement")
     agreement = float(result.stderr.split("float model on ")[1].split("%")[0])
-    assert agreement < 50
-    # Without eval data, half the calibration samples are held out of calibration.
-    result = export("--calibration", "cal.npy", "--min-agreement", "100")
+    assert agreement < TINY_MIN_AGREEMENT  # the figure in the message is the one judged
+    # Without eval data, half the calibration samples are held out of calibration: a held-out
+    # half that the calibrated half does not cover (0-255 vs 0-1) is caught.
+    x = samples()
+    _, held = held_out_split(np.arange(len(x)))
+    x[held] *= 255
+    np.save(workdir / "mixed.npy", x)
+    result = export("--calibration", "mixed.npy", "--min-agreement", "100")
     assert_refused(result, CODES["AgreementError"], "of 32 held-out calibration samples",
                    "below --min-agreement 100%")
 

@@ -41,3 +41,68 @@ def test_a_model_without_logits_is_refused():
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="relu")])
     with pytest.raises(ValueError, match="last layer must be a Dense"):
         narrow_logit_range(model, *_blobs())
+
+
+def test_dynhp_callback_fine_tunes_after_the_last_event_and_pruned_neurons_stay_zero():
+    from dynhp_tf import DynHPCallback
+    from dynhp_tf.converters.rebuild import compact_model
+    from tests.models import compiled, data_for, mlp
+
+    keras.utils.set_random_seed(0)
+    model = compiled(mlp(), optimizer=keras.optimizers.Adam(0.02))  # large lr: wide logits
+    x, y = data_for(model)
+    cb = DynHPCallback(target_compression=4, end_epoch=1, int8_finetune_epochs=2, verbose=0)
+    last = {}  # the weights when DynHP training ended, before the fine-tuning
+    recorder = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: last.update(
+        weights=[np.array(w) for w in model.get_weights()]))
+    history = model.fit(cb.batches(x, y, batch_size=16), epochs=3, callbacks=[cb, recorder], verbose=0)
+
+    after = model.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(last["weights"], after))  # it trained
+    assert all(np.all(w[before == 0] == 0) for before, w in zip(last["weights"], after))
+    assert compact_model(model).params_compact == history.history["dynhp/params"][-1]
+    np.testing.assert_allclose(cb.compact_model().predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    for layer in model.layers:  # on the per-tensor int8 grid (no board: per-tensor, as all boards)
+        steps = np.asarray(layer.kernel) / (np.abs(np.asarray(layer.kernel)).max() / 127)
+        np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+
+
+def test_dynhp_int8_finetune_is_refused_at_train_begin_without_logits_or_batches():
+    from dynhp_tf import DynHPCallback
+    from tests.models import compiled, data_for
+
+    model = compiled(keras.Sequential([keras.Input((20,)), keras.layers.Dense(8, activation="relu"),
+                                       keras.layers.Dense(3, activation="relu")]))
+    x, y = data_for(model)
+    cb = DynHPCallback(target_compression=2, int8_finetune_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="last layer must be a Dense"):
+        model.fit(cb.batches(x, y), epochs=1, callbacks=[cb], verbose=0)
+    with pytest.raises(ValueError, match="int8_finetune_epochs: the fine-tuning needs training data"):
+        model.fit(x, y, epochs=1, callbacks=[DynHPCallback(target_compression=2, int8_finetune_epochs=1,
+                                                            verbose=0)], verbose=0)
+    with pytest.raises(ValueError, match="int8_finetune_epochs: expected an integer >= 0"):
+        DynHPCallback(target_compression=2, int8_finetune_epochs=-1)
+
+
+@pytest.mark.parametrize("grid", ["per-tensor", "per-channel"])
+def test_weight_grid_fine_tuning_leaves_the_weights_the_int8_model_holds(grid):
+    from dynhp_tf.converters.flatbuffer import fully_connected_weight_tensors
+    from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
+
+    keras.utils.set_random_seed(0)
+    x, y = _blobs()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, verbose=0)
+    narrow_logit_range(model, x, y, epochs=1, weight=0.0, weight_grid=grid)
+    flatbuffer = quantize_int8(model, x, per_channel_dense=grid == "per-channel")
+    interpreter = tflite_interpreter(flatbuffer)
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    int8_weights = []
+    for index in fully_connected_weight_tensors(flatbuffer):
+        scales = details[index]["quantization_parameters"]["scales"]
+        int8_weights.append(interpreter.get_tensor(index).astype(np.float64) * scales[:, None])
+    assert len(int8_weights) == 2
+    for layer, weights in zip(model.layers, int8_weights):  # the float model computes with the int8 weights
+        np.testing.assert_allclose(weights.T, np.asarray(layer.kernel), rtol=1e-6, atol=1e-9)
