@@ -248,7 +248,7 @@ def test_ctrl_c_mid_export_leaves_nothing(workdir):
         line = proc.stdout.readline()
         assert line, f"export ended before stage 3: {proc.communicate()}"
         seen += line
-    time.sleep(0.5)
+    time.sleep(0.2)  # inside stage 3 (the converter child), well before the writing stage
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INTERRUPTED, seen + out + err
