@@ -15,7 +15,7 @@ keep their gaps. It bought +0.3 points of agreement there at 1.2 points of float
 
 It is not tfmot's quantization-aware training: tfmot has no Keras 3 support
 (tensorflow/model-optimization issue 1119), and fake-quantizing the logits during training
-(`tf.quantization.fake_quant_with_min_max_args`) measured no gain on the unpruned network. This works on Keras 3
+(`tf.quantization.fake_quant_with_min_max_args`) alone measured no gain on the unpruned network. This works on Keras 3
 and tf_keras alike (a plain `tf.GradientTape` loop).
 
 With `weight_grid=` the same loop is a quantization-aware fine-tuning of the weights: the loss
