@@ -62,6 +62,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--finetune-epochs", type=int, default=3, help="of each fine-tuning and its control")
     parser.add_argument("--network", choices=sorted(NETWORKS), default="lenet300100")
+    parser.add_argument("--min-neurons", type=int, default=1, help="DynHPCallback's floor on every layer's width")
     parser.add_argument("--seed", type=int, default=0, help="of the training and the fine-tunings")
     parser.add_argument("--only", nargs="*", help="run only the settings whose name holds one of these strings")
     parser.add_argument("--out", help="default: benchmarks/results/int8_fidelity[_lenet5].json")
@@ -73,7 +74,8 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     model = keras.Sequential(NETWORKS[args.network]())
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    cb = DynHPCallback(target_compression=10, width_multiple=4, batch_size=32, verbose=0)
+    cb = DynHPCallback(target_compression=10, width_multiple=4, batch_size=32, verbose=0,
+                       min_neurons=args.min_neurons)
     model.fit(cb.batches(x_train, y_train), epochs=args.epochs, callbacks=[cb], verbose=2)
     n = MAX_CALIBRATION_SAMPLES
     random_pick = np.random.default_rng(0).permutation(len(x_train))[:n]
@@ -97,7 +99,8 @@ def main(argv=None):
     finetunings = {"control": dict(weight=0.0), "penalty": dict(weight=1.0),
                    "grid": dict(weight=0.0, weight_grid="per-tensor", activation_grid=False),
                    "grid+activations": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True)}
-    results = {"network": args.network, "seed": args.seed, "epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "settings": {}}
+    results = {"network": args.network, "seed": args.seed, "min_neurons": args.min_neurons, "epochs": args.epochs,
+               "finetune_epochs": args.finetune_epochs, "settings": {}}
     tuned = {}  # fine-tuning -> (compact model, its float classes)
 
     def float_model(finetuning):
@@ -122,6 +125,7 @@ def main(argv=None):
             "agreement": float(np.mean(~differ)), "int8_accuracy": float(np.mean(classes == y_test)),
             "float_accuracy": float(np.mean(float_classes == y_test)),
             "params": int(compact.count_params()),
+            "widths": [int(layer.kernel.shape[-1]) for layer in compact.layers if hasattr(layer, "kernel")],
             # A tie in the int8 scores means the float top-2 were within one int8 step.
             "disagreements_at_a_tie": float(np.mean(tied[differ])) if differ.any() else 0.0}
         print(f"{name:60s} agreement {100 * row['agreement']:.2f}%  int8 accuracy "
