@@ -83,9 +83,7 @@ class DynHPCallback(keras.callbacks.Callback):
             at the end of fit, after the last pruning event, on the data of `cb.batches(x, y)`
             (integer or one-hot labels): `narrow_logit_range(..., weight=0, weight_grid=...)`
             trains with the kernels on the int8 grid of the target board (per-tensor Dense
-            unless the board runs per-channel) and leaves them on it, with every hidden Dense/Conv
-            output and the logits rounded (straight-through) to the int8 grid the exporter will
-            give them, from the class-balanced calibration samples, so the int8 model agrees
+            unless the board runs per-channel) and leaves them on it, so the int8 model agrees
             better with the float one; removed neurons stay removed. Result in `cb.int8_finetune`.
 
     Example:

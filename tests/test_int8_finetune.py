@@ -122,7 +122,7 @@ def test_activation_grid_forward_matches_the_int8_model_logits():
                               keras.layers.Dense(6, activation="relu"), keras.layers.Dense(3, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=3, verbose=0)
-    narrow_logit_range(model, x, y, epochs=1, weight=0.0, weight_grid="per-tensor")  # kernels on the grid
+    narrow_logit_range(model, x, y, epochs=1, weight=0.0, weight_grid="per-tensor", activation_grid=True)
     calibration = x[:200]
     interpreter = tflite_interpreter(quantize_int8(model, calibration, per_channel_dense=False),
                                      preserve_all_tensors=True)
