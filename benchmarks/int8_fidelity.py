@@ -91,8 +91,8 @@ def main(argv=None):
         "+fine-tuning, plain (control), per-tensor, argmax": (balanced_pick, False, True, "control"),
         "+logit penalty, per-tensor, argmax": (balanced_pick, False, True, "penalty"),
         "+logit penalty, per-channel, argmax": (balanced_pick, True, True, "penalty"),
-        "+int8 weight grid (int8_finetune_epochs), per-tensor, argmax": (balanced_pick, False, True, "grid"),
-        "+int8 weight and activation grid, per-tensor, argmax":
+        "+int8 weight grid, per-tensor, argmax": (balanced_pick, False, True, "grid"),
+        "+int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
             (balanced_pick, False, True, "grid+activations"),
     }
     settings = {k: v for k, v in settings.items() if not args.only or any(o in k for o in args.only)}
