@@ -8,9 +8,9 @@ builtin kernels, which TFLM matches to within one rounding step) picks the float
     nice -n 10 python -m benchmarks.int8_fidelity --epochs 8
     nice -n 10 python -m benchmarks.int8_fidelity --network lenet5 --epochs 4
 
-Budget: one training run (about a minute on 2 idle cores at 8 epochs) plus nine conversions and
-three three-epoch fine-tunings (LeNet-300-100: about 5 minutes in all on 2 shared cores; the
-CNN about 12).
+Budget: one training run (about a minute on 2 idle cores at 8 epochs) plus ten conversions and
+four three-epoch fine-tunings (LeNet-300-100: about 5 minutes in all on 2 shared cores; the
+CNN about 12); `--only` runs a subset, `--seed` another training.
 "argmax logit range" is the exporter's default (`dynhp_tf.converters.logit_range`); "min/max"
 is the converter's own range for the logits.
 """
@@ -62,16 +62,20 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--finetune-epochs", type=int, default=3, help="of each fine-tuning and its control")
     parser.add_argument("--network", choices=sorted(NETWORKS), default="lenet300100")
+    parser.add_argument("--min-neurons", type=int, default=1, help="DynHPCallback's floor on every layer's width")
+    parser.add_argument("--seed", type=int, default=0, help="of the training and the fine-tunings")
+    parser.add_argument("--only", nargs="*", help="run only the settings whose name holds one of these strings")
     parser.add_argument("--out", help="default: benchmarks/results/int8_fidelity[_lenet5].json")
     args = parser.parse_args(argv)
     args.out = args.out or f"benchmarks/results/int8_fidelity{'' if args.network == 'lenet300100' else '_' + args.network}.json"
     (x_train, y_train), (x_test, y_test) = fashion_mnist()
     if args.network == "lenet5":
         x_train, x_test = x_train[..., None], x_test[..., None]
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(args.seed)
     model = keras.Sequential(NETWORKS[args.network]())
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    cb = DynHPCallback(target_compression=10, width_multiple=4, batch_size=32, verbose=0)
+    cb = DynHPCallback(target_compression=10, width_multiple=4, batch_size=32, verbose=0,
+                       min_neurons=args.min_neurons)
     model.fit(cb.batches(x_train, y_train), epochs=args.epochs, callbacks=[cb], verbose=2)
     n = MAX_CALIBRATION_SAMPLES
     random_pick = np.random.default_rng(0).permutation(len(x_train))[:n]
@@ -87,11 +91,16 @@ def main(argv=None):
         "+fine-tuning, plain (control), per-tensor, argmax": (balanced_pick, False, True, "control"),
         "+logit penalty, per-tensor, argmax": (balanced_pick, False, True, "penalty"),
         "+logit penalty, per-channel, argmax": (balanced_pick, True, True, "penalty"),
-        "+int8 weight grid (int8_finetune_epochs), per-tensor, argmax": (balanced_pick, False, True, "grid"),
+        "+int8 weight grid, per-tensor, argmax": (balanced_pick, False, True, "grid"),
+        "+int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
+            (balanced_pick, False, True, "grid+activations"),
     }
+    settings = {k: v for k, v in settings.items() if not args.only or any(o in k for o in args.only)}
     finetunings = {"control": dict(weight=0.0), "penalty": dict(weight=1.0),
-                   "grid": dict(weight=0.0, weight_grid="per-tensor")}
-    results = {"network": args.network, "epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "settings": {}}
+                   "grid": dict(weight=0.0, weight_grid="per-tensor", activation_grid=False),
+                   "grid+activations": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True)}
+    results = {"network": args.network, "seed": args.seed, "min_neurons": args.min_neurons, "epochs": args.epochs,
+               "finetune_epochs": args.finetune_epochs, "settings": {}}
     tuned = {}  # fine-tuning -> (compact model, its float classes)
 
     def float_model(finetuning):
@@ -101,7 +110,8 @@ def main(argv=None):
                 source = keras.models.clone_model(model)
                 source.set_weights(model.get_weights())
                 results[f"finetuning_{finetuning}"] = narrow_logit_range(
-                    source, x_train, y_train, epochs=args.finetune_epochs, **finetunings[finetuning])
+                    source, x_train, y_train, epochs=args.finetune_epochs, seed=args.seed,
+                    **finetunings[finetuning])
             compact = compact_model(source).model
             tuned[finetuning] = compact, np.asarray(compact.predict(x_test, batch_size=512, verbose=0)).argmax(axis=1)
         return tuned[finetuning]
@@ -115,6 +125,7 @@ def main(argv=None):
             "agreement": float(np.mean(~differ)), "int8_accuracy": float(np.mean(classes == y_test)),
             "float_accuracy": float(np.mean(float_classes == y_test)),
             "params": int(compact.count_params()),
+            "widths": [int(layer.kernel.shape[-1]) for layer in compact.layers if hasattr(layer, "kernel")],
             # A tie in the int8 scores means the float top-2 were within one int8 step.
             "disagreements_at_a_tie": float(np.mean(tied[differ])) if differ.any() else 0.0}
         print(f"{name:60s} agreement {100 * row['agreement']:.2f}%  int8 accuracy "

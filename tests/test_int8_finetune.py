@@ -106,3 +106,46 @@ def test_weight_grid_fine_tuning_leaves_the_weights_the_int8_model_holds(grid):
     assert len(int8_weights) == 2
     for layer, weights in zip(model.layers, int8_weights):  # the float model computes with the int8 weights
         np.testing.assert_allclose(weights.T, np.asarray(layer.kernel), rtol=1e-6, atol=1e-9)
+
+
+def test_activation_grid_forward_matches_the_int8_model_logits():
+    # The fine-tuning's fake-quant forward is the int8 network: its logits equal the TFLite
+    # int8 model's (dequantized) SOFTMAX input, most exactly, the rest within one or two steps (the
+    # kernels' fixed-point rounding, which hidden layers pass on), far closer
+    # than the float logits are.
+    from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
+    from dynhp_tf.int8_finetune import _ActivationGrid, logits_function
+
+    keras.utils.set_random_seed(0)
+    x, y = _blobs()
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(6, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, verbose=0)
+    narrow_logit_range(model, x, y, epochs=1, weight=0.0, weight_grid="per-tensor", activation_grid=True)
+    calibration = x[:200]
+    interpreter = tflite_interpreter(quantize_int8(model, calibration, per_channel_dense=False),
+                                     preserve_all_tensors=True)
+    softmax = [op for op in interpreter._get_ops_details() if op["op_name"] == "SOFTMAX"]
+    detail = interpreter.get_tensor_details()[softmax[0]["inputs"][0]]
+    scale, zero = detail["quantization"]
+    inp = interpreter.get_input_details()[0]
+    int8_logits = []
+    for sample in x[:300]:
+        interpreter.set_tensor(inp["index"], np.clip(np.round(sample / inp["quantization"][0]) + inp["quantization"][1],
+                                                     -128, 127).astype(np.int8)[None])
+        interpreter.invoke()
+        int8_logits.append((interpreter.get_tensor(detail["index"])[0].astype(np.float64) - zero) * scale)
+    int8_logits = np.array(int8_logits)
+
+    logits = logits_function(model)
+    grid = _ActivationGrid(model, logits, calibration)
+    try:
+        grid.calibrate()
+        fake = np.asarray(grid.quantize_logits(logits(x[:300])))
+    finally:
+        grid.restore()
+    floats = np.asarray(logits(x[:300]))
+    fake_error, float_error = np.abs(fake - int8_logits) / scale, np.abs(floats - int8_logits) / scale
+    assert np.mean(fake_error < 0.01) > 0.8 and fake_error.max() < 2.01, (fake_error.mean(), fake_error.max())
+    assert fake_error.mean() < 0.5 * float_error.mean(), (fake_error.mean(), float_error.mean())
