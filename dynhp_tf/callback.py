@@ -249,7 +249,6 @@ class DynHPCallback(keras.callbacks.Callback):
                                  network=lambda: self.trainer.network)
         keep = kept_neurons(model, graph)  # resume: removed neurons stay removed
         self.masks = NeuronMasks(model, graph)
-        self.masks.attach()
         self.masks.update(keep)
         self.slots = slots_per_weight(model.optimizer)
         initial_batch = self.stream.initial_batch_size if self.stream else self.batch_size
@@ -263,7 +262,8 @@ class DynHPCallback(keras.callbacks.Callback):
         # The first epoch trains the full-width model (under the masks) even when a resumed model
         # has removed neurons: Keras builds its metrics in that model's first step.
         self.trainer = CompactTrainer(model, graph)
-        if not self.trainer.physical:
+        if not self.trainer.physical:  # the masked model itself trains: constrain it from the start
+            self.masks.attach()
             warnings.warn(f"DynHPCallback: with {model.distribute_strategy.num_replicas_in_sync} replicas the "
                           "neurons are pruned by masks, not removed physically: train steps keep their "
                           "full-width cost", stacklevel=2)

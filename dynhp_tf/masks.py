@@ -35,36 +35,49 @@ class NeuronMasks:
         self.model, self.graph = model, graph
         self.keep = [np.ones(g.size, bool) for g in graph.groups]
         self._axes = graph.weight_axes()
+        self._attached = False
         with model.distribute_strategy.scope():
             self._vectors = [tf.Variable(k.astype("float32"), trainable=False, name="dynhp_keep",
                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA) for k in self.keep]
 
-    def _mask(self, axes, rank: int, dtype):
-        mask = None
+    def _apply(self, w, axes):
+        """`w` times each of its groups' keep vectors, broadcast along its axis.
+
+        One vector at a time: the mask as a whole (the outer product) would be a second
+        full-size tensor in every step.
+        """
+        rank = len(w.shape)
         for g, axis, tile in axes:
-            vector = tf.cast(tf.tile(self._vectors[g], [tile]), dtype)
-            vector = tf.reshape(vector, [-1 if i == axis else 1 for i in range(rank)])
-            mask = vector if mask is None else mask * vector
-        return mask
+            vector = tf.cast(tf.tile(self._vectors[g], [tile]), w.dtype)
+            w = w * tf.reshape(vector, [-1 if i == axis else 1 for i in range(rank)])
+        return w
 
     def attach(self) -> None:
         """Adds `w * mask` to each masked weight's constraint (after any user constraint).
 
-        The constraint stays after training, so a later fit cannot revive pruned weights.
+        The constraint stays after training, so a later fit cannot revive pruned weights. It
+        costs an elementwise product per weight and step, so `update` attaches it only once a
+        neuron is removed; a fit whose own train step trains the masked model (several replicas)
+        attaches it before the step is traced. Attaching twice does nothing.
         """
+        if self._attached:
+            return
+        self._attached = True
         for key, axes in self._axes.items():
             weight = layer_weight(self.model, *key)
             original = getattr(weight, "constraint", None)
 
             def constraint(w, axes=axes, original=original):
                 w = original(w) if original is not None else w
-                return w * self._mask(axes, len(w.shape), w.dtype)
+                return self._apply(w, axes)
 
             _set_constraint(weight, constraint)
 
     def update(self, keep: list[np.ndarray]) -> None:
         """Applies `keep` now: keep vectors, and removed neurons' weights set to zero in place."""
         old, self.keep = self.keep, [k.copy() for k in keep]
+        if not all(k.all() for k in self.keep):
+            self.attach()
         for vector, k in zip(self._vectors, self.keep):
             vector.assign(k.astype("float32"))
         for key, axes in self._axes.items():
