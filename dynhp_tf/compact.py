@@ -143,19 +143,27 @@ def move_optimizer_state(source_opt, target_opt, source_model, target_model, gra
     Slots are sliced to the kept neurons (`narrow=True`, full width -> narrow) or written into
     the kept entries of the new, zero slots (`narrow=False`, narrow -> full width); the step
     count is carried over. With `free_source`, each source slot is emptied as soon as it is
-    copied (the source optimizer is dropped afterwards), so the two states never coexist whole.
+    read (the source optimizer is dropped afterwards); narrowing then reads every slot before
+    the target's slots exist, so the old full state and the new zero slots never coexist.
     """
     pairs = [(info, s, t) for info, s, t in zip(graph.weights, _variables(source_model),
                                                  _variables(target_model)) if info.trainable]
+    sources = [optimizer_slots(source_opt, s) for _, s, _ in pairs]  # matched by shape: before emptying
+    values = []
+    for (info, _, _), slots in zip(pairs, sources):
+        values.append([take_kept(a, info.pruned_axes, keep) if narrow else a for a in slots])
+        if free_source and narrow:
+            free_variables(slots)
     target_opt.build([t for _, _, t in pairs])
-    for info, source, target in pairs:
-        for a, b in zip(optimizer_slots(source_opt, source), optimizer_slots(target_opt, target)):
+    for i, (info, _, target) in enumerate(pairs):
+        slot_values, values[i] = values[i], None  # each narrow value lives until it is in place
+        for value, b in zip(slot_values, optimizer_slots(target_opt, target)):
             if narrow:
-                b.assign(take_kept(a, info.pruned_axes, keep))
+                b.assign(value)
             else:
-                write_kept(b, a, info.pruned_axes, keep)
-            if free_source:
-                free_variables([a])
+                write_kept(b, value, info.pruned_axes, keep)
+        if free_source and not narrow:
+            free_variables(slot_values)
     target_opt.iterations.assign(source_opt.iterations)
 
 
