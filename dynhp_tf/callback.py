@@ -13,7 +13,7 @@ from dynhp_tf.batchnorm import recalibrate_batchnorm
 from dynhp_tf.board_profiles import model_limits, read_profile
 from dynhp_tf.budget import SAFETY, device_plan, largest_fitting
 from dynhp_tf.calibration import balanced_indices, save_calibration
-from dynhp_tf.compact import expand_variables, kept_neurons, narrow_model
+from dynhp_tf.compact import kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
 from dynhp_tf.halo import Halo
 from dynhp_tf.importance import CRITERIA
@@ -138,9 +138,8 @@ class DynHPCallback(keras.callbacks.Callback):
         if ranking_cost not in (None, *COSTS):
             raise ValueError(f"ranking_cost: expected one of {sorted(COSTS)} or None, got {ranking_cost!r}")
         self.ranking_cost = ranking_cost
-        if not isinstance(int8_finetune_epochs, int) or int8_finetune_epochs < 0:
-            raise ValueError(f"int8_finetune_epochs: expected an integer >= 0, got {int8_finetune_epochs!r}")
-        self.int8_finetune_epochs, self.int8_finetune = int8_finetune_epochs, None
+        self.int8_finetune_epochs = integer("int8_finetune_epochs", int8_finetune_epochs, 0)
+        self.int8_finetune = None
         self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
         self.target_compression = None if target_compression is None else float(target_compression)
         self.criterion, self.min_neurons, self.width_multiple = criterion, min_neurons, width_multiple
@@ -339,8 +338,7 @@ class DynHPCallback(keras.callbacks.Callback):
         grid = "per-channel" if self.per_channel_dense else "per-tensor"
         self.int8_finetune = narrow_logit_range(network, x, labels, epochs=self.int8_finetune_epochs, seed=self.seed,
                                                 weight=0.0, weight_grid=grid, activation_grid=True)
-        if network is not self.model:
-            expand_variables(network, self.model, self.graph, self.trainer.keep)
+        self.trainer.write_weights()
         if self.verbose:
             low, high = self.int8_finetune["range_after"]
             print(f"DynHP: int8 fine-tuning ({self.int8_finetune_epochs} epochs): logit range "
@@ -401,9 +399,8 @@ class DynHPCallback(keras.callbacks.Callback):
     def _recalibrate_batchnorm(self) -> None:
         """BatchNorm statistics of the pruned network (`dynhp_tf.batchnorm`), in both models."""
         x = self.stream.sample(BATCHNORM_SAMPLES, self.seed + len(self.history))[0]
-        network = self.trainer.network
-        if recalibrate_batchnorm(network, x) and network is not self.model:
-            expand_variables(network, self.model, self.graph, self.trainer.keep)
+        if recalibrate_batchnorm(self.trainer.network, x):
+            self.trainer.write_weights()
 
     def _grow_batch(self) -> None:
         kept = self._kept()

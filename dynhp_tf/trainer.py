@@ -131,9 +131,14 @@ class CompactTrainer:
         """Writes the narrow network's weights and metric states into the user's model."""
         if self.compact is None or not self._dirty:
             return
-        expand_variables(self.compact, self.model, self.graph, self.keep)
+        self.write_weights()
         copy_metric_states(self.compact, self.model)
         self._dirty = False
+
+    def write_weights(self) -> None:
+        """Writes the narrow network's weights into the user's model (kept entries, in place)."""
+        if self.compact is not None:
+            expand_variables(self.compact, self.model, self.graph, self.keep)
 
     def finish(self) -> None:
         """At the end of fit: weights and the optimizer's state back in the user's model."""
