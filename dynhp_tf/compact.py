@@ -19,7 +19,7 @@ import numpy as np
 
 from dynhp_tf._keras import LEGACY, keras
 from dynhp_tf.groups import PruningGraph, as_list, neuron_norms, zero_outgoing
-from dynhp_tf.inplace import free_variables, take_kept, write_kept
+from dynhp_tf.inplace import assign_kept, free_variables, take_kept, write_kept
 from dynhp_tf.layers import rule_for
 
 
@@ -85,14 +85,24 @@ def narrow_model(model, graph: PruningGraph, keep: list[np.ndarray]):
     """
     widths = {p: int(k.sum()) for g, k in zip(graph.groups, keep) for p in g.producers}
     config = model.get_config()
+    initializers = {}  # layer name -> its initializer settings, restored after the build
     for entry in config["layers"]:
         entry.pop("build_config", None)  # Keras 3 would build each layer at its old width
         layer_config = entry["config"]
         if layer_config.get("name") in widths:
             layer_config[rule_for(entry["class_name"]).width_key] = widths[layer_config["name"]]
+        # Every weight is overwritten below: building with zeros skips the random draws, whose
+        # temporaries (several times a kernel's size) set the memory peak of a pruning event.
+        chosen = {k: v for k, v in layer_config.items() if k.endswith("_initializer") and isinstance(v, dict)}
+        initializers[layer_config.get("name")] = chosen
+        layer_config.update(dict.fromkeys(chosen, "zeros"))
     compact = type(model).from_config(config)
+    for layer in compact.layers:
+        for key, value in initializers.get(layer.name, {}).items():
+            if hasattr(layer, key):
+                setattr(layer, key, keras.initializers.get(value))
     for info, source, target in zip(graph.weights, _variables(model), _variables(compact)):
-        target.assign(take_kept(source, info.pruned_axes, keep))
+        assign_kept(target, source, info.pruned_axes, keep)
     for layer in compact.layers:  # an adapted Normalization derives mean/variance from its
         if hasattr(layer, "finalize_state") and layer.weights:  # variables only here
             layer.finalize_state()

@@ -6,8 +6,9 @@ costs two or three more buffers of that size, which is more memory than pruning 
 that model only changes in two ways: the kept neurons' entries take the narrow network's values
 (`write_kept`, at each sync), and the neurons removed at an event become zero (`zero_removed`).
 Both go through TensorFlow's in-place scatter, so their temporaries are the size of what
-changes; `take_kept` slices with gathers instead of a numpy copy of the whole weight, and
-`free_variables` empties buffers that nothing will read again.
+changes; `take_kept` slices with gathers instead of a numpy copy of the whole weight,
+`assign_kept` fills a narrow variable a block of rows at a time, and `free_variables` empties
+buffers that nothing will read again.
 """
 from __future__ import annotations
 
@@ -47,6 +48,33 @@ def take_kept(variable, pruned_axes, keep: list[np.ndarray]) -> tf.Tensor:
     for axis in sorted({a for _, a, _ in pruned_axes}, key=lambda a: len(index[a]) / value.shape[a]):
         value = tf.gather(value, index[axis], axis=axis)
     return value
+
+
+def assign_kept(target, source, pruned_axes, keep: list[np.ndarray], block_bytes: int = 4 << 20) -> None:
+    """`target.assign(take_kept(source, ...))` with temporaries of at most about `block_bytes`.
+
+    At a pruning event the narrow network is built while the full-width weights and optimizer
+    state still exist: whole-weight gathers there (an intermediate as large as a full kernel
+    row block times the kept columns, then the result) set the event's memory peak. Here each
+    block of leading rows is gathered and scattered into place.
+    """
+    value = tf.convert_to_tensor(source)  # reading a variable shares its buffer: no copy
+    shape = tuple(value.shape)
+    if not shape:
+        target.assign(value)
+        return
+    index = kept_index(pruned_axes, keep, shape)
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * value.dtype.size
+    rows = max(1, block_bytes // max(1, row_bytes))
+    for start in range(0, len(index[0]), rows):
+        part = tf.gather(value, index[0][start:start + rows], axis=0)
+        for axis in range(1, len(shape)):
+            if len(index[axis]) < shape[axis]:
+                part = tf.gather(part, index[axis], axis=axis)
+        position = np.arange(start, start + int(part.shape[0]))
+        for component in _components(target):
+            with tf.device(component.device):
+                tf.raw_ops.ResourceScatterUpdate(resource=component.handle, indices=position, updates=part)
 
 
 def write_kept(variable, value, pruned_axes, keep: list[np.ndarray]) -> None:

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from dynhp_tf._keras import keras
 from dynhp_tf.groups import expand_weight, slice_weight
-from dynhp_tf.inplace import free_variables, take_kept, write_kept, zero_removed
+from dynhp_tf.inplace import assign_kept, free_variables, take_kept, write_kept, zero_removed
 
 # (shape, pruned_axes): a Dense kernel after Flatten (input channels tiled 3 times), a conv
 # kernel pruned on its input and output channels, a bias.
@@ -30,6 +30,10 @@ def test_take_write_and_zero_match_numpy(shape, axes):
     v = variable(full)
 
     np.testing.assert_array_equal(np.asarray(take_kept(v, axes, new)), slice_weight(full, axes, new))
+    for block_bytes in (1, 4 << 20):  # one leading row per block, and every row in one block
+        target = variable(np.full(slice_weight(full, axes, new).shape, np.nan, "float32"))
+        assign_kept(target, v, axes, new, block_bytes=block_bytes)
+        np.testing.assert_array_equal(np.asarray(target), slice_weight(full, axes, new))
     zero_removed(v, axes, old, new)  # removed now: zero; kept: unchanged
     np.testing.assert_array_equal(np.asarray(v), expand_weight(slice_weight(full, axes, new), axes, new, shape))
     narrow = rng.normal(size=slice_weight(full, axes, new).shape).astype("float32")

@@ -61,6 +61,10 @@ def test_narrowing_carries_weights_and_optimizer_slots_exactly():
     for full, small in slots:
         np.testing.assert_array_equal(np.asarray(small), np.asarray(full)[first][:, second])
     assert int(optimizer.iterations) == int(model.optimizer.iterations) == 8
+    # Built with zero initializers (cheaper), it still reports the user's initializers.
+    initializers = [(layer.get_config().get("kernel_initializer") or {}).get("class_name") for layer in narrow.layers]
+    assert initializers == [(layer.get_config().get("kernel_initializer") or {}).get("class_name")
+                            for layer in model.layers] and "Zeros" not in initializers
 
 
 def test_validation_checkpoints_and_learning_rate_callbacks_see_the_trained_weights(tmp_path):
