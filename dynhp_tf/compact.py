@@ -2,7 +2,7 @@
 
 One mechanism for training and export. `narrow_model` writes the kept widths into the
 model's config (each producer's width key from `dynhp_tf.layers`), builds the narrower model
-and slices every weight to the kept neurons; `narrow_optimizer` gives a fresh optimizer of the
+and slices every weight to the kept neurons; `narrow_slots` and `build_optimizer` give a fresh optimizer of the
 same class and settings whose slots (momenta, velocities) and step count are those of the
 kept entries; `expand_variables` writes a narrow state back into the full-width one, whose
 removed neurons are zero already. Both read and write in place (`dynhp_tf.inplace`), so the
@@ -14,6 +14,8 @@ incoming kernel is all zero and whose channel is then exactly zero where the nex
 it (its activation and any BatchNorm map it to 0). Removing it leaves the outputs unchanged.
 """
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -146,34 +148,89 @@ def clone_optimizer(optimizer):
     return type(optimizer).from_config(optimizer.get_config())
 
 
+@contextlib.contextmanager
+def _slots_from(optimizer, queues: dict[int, list]):
+    """While `optimizer` builds, the slots of a variable whose id is in `queues` start from the
+    queued values, in creation order, instead of zeros (a building optimizer otherwise holds a
+    zero copy of every slot while the values to write into them wait beside it)."""
+    original = optimizer.add_variable_from_reference
+
+    def from_queue(*args, **kwargs):  # tf_keras names the variable model_variable=, Keras 3 passes it first
+        reference = args[0] if args else kwargs.get("model_variable", kwargs.get("reference_variable"))
+        queue = queues.get(id(reference))
+        if queue:
+            value = queue.pop(0)
+            if LEGACY:
+                kwargs["initial_value"] = value
+            else:
+                kwargs["initializer"] = lambda shape, dtype=None: value
+        return original(*args, **kwargs)
+
+    optimizer.add_variable_from_reference = from_queue
+    try:
+        yield
+    finally:
+        del optimizer.add_variable_from_reference
+
+
+def _trainable(model, graph: PruningGraph) -> list:
+    """(info, variable) of the model's trainable weights, in `graph.weights` order."""
+    return [(info, v) for info, v in zip(graph.weights, _variables(model)) if info.trainable]
+
+
+def narrow_slots(optimizer, model, graph: PruningGraph, keep: list[np.ndarray], free: bool = False) -> list[list]:
+    """Per trainable weight of `model`, its optimizer slots sliced to the kept neurons.
+
+    With `free`, each slot is emptied as soon as it is read (the optimizer is dropped
+    afterwards), so the full-width state shrinks while the narrow one grows.
+    """
+    pairs = _trainable(model, graph)
+    sources = [optimizer_slots(optimizer, v) for _, v in pairs]  # matched by shape: before emptying
+    values = []
+    for (info, _), slots in zip(pairs, sources):
+        values.append([])
+        for slot in slots:
+            values[-1].append(take_kept(slot, info.pruned_axes, keep))
+            if free:
+                free_variables([slot])
+    return values
+
+
+def build_optimizer(optimizer, model, graph: PruningGraph, values: list[list], keep: list[np.ndarray] | None = None):
+    """Builds `optimizer` on `model`'s trainable weights with the slot `values` (one list per weight).
+
+    Without `keep`, the values have the weights' shapes and the slots start from them. With
+    `keep` (`model` is full width, the values narrow), they go into the kept neurons' entries
+    of zero slots.
+    """
+    pairs = _trainable(model, graph)
+    queues = {id(v): list(slot_values) for (_, v), slot_values in zip(pairs, values)}
+    values.clear()  # each value now lives only until its slot holds it
+    with _slots_from(optimizer, queues if keep is None else {}):
+        optimizer.build([v for _, v in pairs])
+    for info, variable in pairs:
+        rest = queues.pop(id(variable))  # what the build did not take (an optimizer that builds otherwise)
+        targets = optimizer_slots(optimizer, variable)
+        for value, slot in zip(rest, targets[len(targets) - len(rest):]):
+            if keep is None:
+                slot.assign(value)
+            else:
+                write_kept(slot, value, info.pruned_axes, keep)
+
+
 def move_optimizer_state(source_opt, target_opt, source_model, target_model, graph: PruningGraph,
-                         keep: list[np.ndarray], narrow: bool, free_source: bool = False) -> None:
+                         keep: list[np.ndarray], narrow: bool) -> None:
     """Builds `target_opt` on `target_model`'s trainable weights with `source_opt`'s state.
 
     Slots are sliced to the kept neurons (`narrow=True`, full width -> narrow) or written into
     the kept entries of the new, zero slots (`narrow=False`, narrow -> full width); the step
-    count is carried over. With `free_source`, each source slot is emptied as soon as it is
-    read (the source optimizer is dropped afterwards); narrowing then reads every slot before
-    the target's slots exist, so the old full state and the new zero slots never coexist.
+    count is carried over.
     """
-    pairs = [(info, s, t) for info, s, t in zip(graph.weights, _variables(source_model),
-                                                 _variables(target_model)) if info.trainable]
-    sources = [optimizer_slots(source_opt, s) for _, s, _ in pairs]  # matched by shape: before emptying
-    values = []
-    for (info, _, _), slots in zip(pairs, sources):
-        values.append([take_kept(a, info.pruned_axes, keep) if narrow else a for a in slots])
-        if free_source and narrow:
-            free_variables(slots)
-    target_opt.build([t for _, _, t in pairs])
-    for i, (info, _, target) in enumerate(pairs):
-        slot_values, values[i] = values[i], None  # each narrow value lives until it is in place
-        for value, b in zip(slot_values, optimizer_slots(target_opt, target)):
-            if narrow:
-                b.assign(value)
-            else:
-                write_kept(b, value, info.pruned_axes, keep)
-        if free_source and not narrow:
-            free_variables(slot_values)
+    if narrow:
+        build_optimizer(target_opt, target_model, graph, narrow_slots(source_opt, source_model, graph, keep))
+    else:
+        values = [optimizer_slots(source_opt, v) for _, v in _trainable(source_model, graph)]
+        build_optimizer(target_opt, target_model, graph, values, keep)
     target_opt.iterations.assign(source_opt.iterations)
 
 

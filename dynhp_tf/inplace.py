@@ -5,10 +5,10 @@ full-width weight of a 4096-wide layer is 64 MiB; assigning it a new value, comp
 costs two or three more buffers of that size, which is more memory than pruning freed. Yet
 that model only changes in two ways: the kept neurons' entries take the narrow network's values
 (`write_kept`, at each sync), and the neurons removed at an event become zero (`zero_removed`).
-Both go through TensorFlow's in-place scatter, so their temporaries are the size of what
-changes; `take_kept` slices with gathers instead of a numpy copy of the whole weight,
-`assign_kept` fills a narrow variable a block of rows at a time, and `free_variables` empties
-buffers that nothing will read again.
+Both go through TensorFlow's in-place row scatter a block of rows at a time, so their
+temporaries stay near `BLOCK_BYTES` whatever the weight's size (a scatter indexed by element
+would need an index twice the size of the values). `take_kept` and `assign_kept` slice the
+same way into a narrow buffer, and `free_variables` empties buffers that nothing will read again.
 """
 from __future__ import annotations
 
@@ -24,39 +24,43 @@ def _components(variable) -> list:
     return list(getattr(inner, "values", (inner,)))
 
 
-def _scatter(variable, index: list[np.ndarray], updates) -> None:
-    """`variable[np.ix_(*index)] = updates` in place; `index` covers the leading axes."""
-    if min(len(i) for i in index) == 0:
+BLOCK_BYTES = 4 << 20  # the largest temporary of a write: one block of leading rows
+
+
+def _row_blocks(shape, itemsize: int, count: int, block_bytes: int) -> list[slice]:
+    """Slices of `count` leading rows, each block of rows about `block_bytes` or less."""
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * itemsize
+    rows = max(1, block_bytes // max(1, row_bytes))
+    return [slice(start, start + rows) for start in range(0, count, rows)]
+
+
+def _write_rows(variable, rows: np.ndarray, part) -> None:
+    """`variable[rows] = part` in place (every replica)."""
+    if len(rows) == 0:
         return
-    grid = np.stack(np.meshgrid(*index, indexing="ij"), axis=-1)
-    grid = grid.astype("int32" if max(variable.shape) < 2**31 else "int64")
     for component in _components(variable):
         with tf.device(component.device):
-            tf.raw_ops.ResourceScatterNdUpdate(ref=component.handle, indices=grid, updates=updates)
-
-
-def _leading(pruned_axes) -> int:
-    """How many leading axes a scatter must index to reach every pruned axis."""
-    return max((axis for _, axis, _ in pruned_axes), default=-1) + 1
+            tf.raw_ops.ResourceScatterUpdate(resource=component.handle, indices=rows, updates=part)
 
 
 def take_kept(variable, pruned_axes, keep: list[np.ndarray]) -> tf.Tensor:
-    """The part of a weight that the kept neurons use (`groups.slice_weight`, in TensorFlow)."""
+    """The part of a weight that the kept neurons use (`groups.slice_weight`, in TensorFlow).
+
+    Built in a buffer of its own a block of rows at a time (`assign_kept`): a whole-weight
+    gather would first make an intermediate almost as large as the weight.
+    """
     value = tf.convert_to_tensor(variable)
-    index = kept_index(pruned_axes, keep, tuple(value.shape))
-    # The most selective axis first: the intermediate result is then the smallest.
-    for axis in sorted({a for _, a, _ in pruned_axes}, key=lambda a: len(index[a]) / value.shape[a]):
-        value = tf.gather(value, index[axis], axis=axis)
-    return value
+    shape = [len(i) for i in kept_index(pruned_axes, keep, tuple(value.shape))]
+    buffer = tf.Variable(tf.zeros(shape, value.dtype), trainable=False)
+    assign_kept(buffer, value, pruned_axes, keep)
+    return buffer.read_value()  # shares the buffer, which outlives the variable
 
 
-def assign_kept(target, source, pruned_axes, keep: list[np.ndarray], block_bytes: int = 4 << 20) -> None:
-    """`target.assign(take_kept(source, ...))` with temporaries of at most about `block_bytes`.
+def assign_kept(target, source, pruned_axes, keep: list[np.ndarray], block_bytes: int = BLOCK_BYTES) -> None:
+    """`target.assign(take_kept(source, ...))`, a block of leading rows at a time.
 
     At a pruning event the narrow network is built while the full-width weights and optimizer
-    state still exist: whole-weight gathers there (an intermediate as large as a full kernel
-    row block times the kept columns, then the result) set the event's memory peak. Here each
-    block of leading rows is gathered and scattered into place.
+    state still exist: whole-weight gathers there would set the event's memory peak.
     """
     value = tf.convert_to_tensor(source)  # reading a variable shares its buffer: no copy
     shape = tuple(value.shape)
@@ -64,45 +68,66 @@ def assign_kept(target, source, pruned_axes, keep: list[np.ndarray], block_bytes
         target.assign(value)
         return
     index = kept_index(pruned_axes, keep, shape)
-    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * value.dtype.size
-    rows = max(1, block_bytes // max(1, row_bytes))
-    for start in range(0, len(index[0]), rows):
-        part = tf.gather(value, index[0][start:start + rows], axis=0)
+    for block in _row_blocks(shape, value.dtype.size, len(index[0]), block_bytes):
+        part = tf.gather(value, index[0][block], axis=0)
         for axis in range(1, len(shape)):
             if len(index[axis]) < shape[axis]:
                 part = tf.gather(part, index[axis], axis=axis)
-        position = np.arange(start, start + int(part.shape[0]))
-        for component in _components(target):
-            with tf.device(component.device):
-                tf.raw_ops.ResourceScatterUpdate(resource=component.handle, indices=position, updates=part)
+        _write_rows(target, np.arange(len(index[0]))[block], part)
 
 
-def write_kept(variable, value, pruned_axes, keep: list[np.ndarray]) -> None:
+def _widen(part, axis: int, index: np.ndarray, size: int):
+    """`part` with its narrow `axis` spread to `size` positions: `index` gets its slices, others 0."""
+    zero = tf.zeros_like(tf.gather(part, [0], axis=axis))
+    source = np.full(size, len(index))  # every position reads the appended zero slice...
+    source[index] = np.arange(len(index))  # ...except the kept ones
+    return tf.gather(tf.concat([part, zero], axis=axis), source, axis=axis)
+
+
+def write_kept(variable, value, pruned_axes, keep: list[np.ndarray], block_bytes: int = BLOCK_BYTES) -> None:
     """Writes a narrow `value` into the kept neurons' entries of the full-width `variable`.
 
-    Entries of removed neurons are left as they are: zero, since `zero_removed` made them so.
+    Written a block of leading rows at a time, each row whole: the removed neurons' entries in
+    those rows get 0, which they hold already (`zero_removed` made them so).
     """
-    value = tf.cast(value, variable.dtype)
-    lead = _leading(pruned_axes)
-    if lead == 0:  # no pruned axis: the narrow value has the full shape
+    value = tf.cast(tf.convert_to_tensor(value), variable.dtype)
+    shape = tuple(variable.shape)
+    if not pruned_axes:  # the narrow value has the full shape
         variable.assign(value)
         return
-    _scatter(variable, kept_index(pruned_axes, keep, tuple(variable.shape))[:lead], value)
+    index = kept_index(pruned_axes, keep, shape)
+    for block in _row_blocks(shape, value.dtype.size, len(index[0]), block_bytes):
+        part = value[block]
+        for axis in range(1, len(shape)):
+            if len(index[axis]) < shape[axis]:
+                part = _widen(part, axis, index[axis], shape[axis])
+        _write_rows(variable, index[0][block], part)
 
 
-def zero_removed(variable, pruned_axes, old_keep: list[np.ndarray], new_keep: list[np.ndarray]) -> None:
+def zero_removed(variable, pruned_axes, old_keep: list[np.ndarray], new_keep: list[np.ndarray],
+                 block_bytes: int = BLOCK_BYTES) -> None:
     """Sets to zero, in place, the entries of the neurons that `new_keep` removes from `old_keep`.
 
-    Entries of neurons removed before are zero already and are not written. The entries to
-    zero are split by their first pruned axis whose neuron goes now: earlier pruned axes kept,
-    that axis gone, later axes whole; each part is one scatter.
+    Rows (leading axis) are rewritten a block at a time, multiplied by the kept pattern: only
+    the rows that lose a neuron on the leading axis, or every row when a later axis loses one.
     """
     shape = tuple(variable.shape)
-    kept = kept_index(pruned_axes, new_keep, shape)
-    for g, axis, tile in sorted(pruned_axes, key=lambda a: a[1]):
-        index = kept[:axis] + [np.flatnonzero(np.tile(old_keep[g] & ~new_keep[g], tile))]
-        updates = tf.zeros([len(i) for i in index] + list(shape[axis + 1:]), variable.dtype)
-        _scatter(variable, index, updates)
+    old, new = kept_index(pruned_axes, old_keep, shape), kept_index(pruned_axes, new_keep, shape)
+    if all(len(a) == len(b) for a, b in zip(old, new)):
+        return
+    later = any(len(a) != len(b) for a, b in zip(old[1:], new[1:]))
+    rows = np.arange(shape[0]) if later else np.setdiff1d(old[0], new[0])
+    dtype = tf.as_dtype(variable.dtype)
+    masks = []  # per axis, 1 at the kept positions, shaped to broadcast along that axis
+    for axis, (kept, size) in enumerate(zip(new, shape)):
+        mask = np.zeros(size, dtype.as_numpy_dtype)
+        mask[kept] = 1
+        masks.append(mask.reshape([-1] + [1] * (len(shape) - axis - 1)))
+    for block in _row_blocks(shape, dtype.size, len(rows), block_bytes):
+        part = tf.gather(tf.convert_to_tensor(variable), rows[block], axis=0) * masks[0][rows[block]]
+        for mask in masks[1:]:
+            part = part * mask
+        _write_rows(variable, rows[block], part)
 
 
 def free_variables(variables) -> None:

@@ -20,7 +20,8 @@ import gc
 import numpy as np
 
 from dynhp_tf._keras import keras
-from dynhp_tf.compact import clone_optimizer, compile_args, expand_variables, move_optimizer_state, narrow_model
+from dynhp_tf.compact import (build_optimizer, clone_optimizer, compile_args, expand_variables, move_optimizer_state,
+                              narrow_model, narrow_slots)
 from dynhp_tf.groups import PruningGraph, pruning_groups
 from dynhp_tf.inplace import free_variables
 
@@ -93,10 +94,13 @@ class CompactTrainer:
         source, source_graph = self.network, self.network_graph
         relative = [new[old] for new, old in zip(keep, self.keep)]
         with self.model.distribute_strategy.scope():
+            # The old slots are read, and freed, before the narrow network exists, and each new
+            # slot is built from its value: at no point do two full sets of state coexist.
+            slots = narrow_slots(source.optimizer, source, source_graph, relative, free=True)
             compact = narrow_model(source, source_graph, relative)
             optimizer = clone_optimizer(source.optimizer)
-            move_optimizer_state(source.optimizer, optimizer, source, compact, source_graph, relative, narrow=True,
-                                 free_source=True)
+            build_optimizer(optimizer, compact, source_graph, slots)
+            optimizer.iterations.assign(source.optimizer.iterations)
             compact.compile(optimizer=optimizer, **compile_args(self.model))
             if self.compact is None:  # from now on the full-width optimizer state is not needed
                 dropped = list(self.model.optimizer.variables)

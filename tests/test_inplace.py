@@ -34,10 +34,10 @@ def test_take_write_and_zero_match_numpy(shape, axes):
         target = variable(np.full(slice_weight(full, axes, new).shape, np.nan, "float32"))
         assign_kept(target, v, axes, new, block_bytes=block_bytes)
         np.testing.assert_array_equal(np.asarray(target), slice_weight(full, axes, new))
-    zero_removed(v, axes, old, new)  # removed now: zero; kept: unchanged
+    zero_removed(v, axes, old, new, block_bytes=1)  # removed now: zero; kept: unchanged
     np.testing.assert_array_equal(np.asarray(v), expand_weight(slice_weight(full, axes, new), axes, new, shape))
     narrow = rng.normal(size=slice_weight(full, axes, new).shape).astype("float32")
-    write_kept(v, narrow, axes, new)
+    write_kept(v, narrow, axes, new, block_bytes=1)  # one leading row per block
     np.testing.assert_array_equal(np.asarray(v), expand_weight(narrow, axes, new, shape))
 
     fewer = [k & (rng.random(len(k)) < 0.7) for k in new]  # a second event removes more
