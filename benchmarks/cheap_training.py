@@ -150,7 +150,7 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
     accuracy = float(model.evaluate(x_test, y_test, batch_size=500, verbose=0)[1])
     run = {"network": network, "variant": variant, "seed": seed, "test_accuracy": accuracy,
            "fit_seconds": seconds, "epochs": len(logs["train_flops"])}
-    for key in ("train_flops", "train_flops/main", "train_flops/labels", "train_flops/filter"):
+    for key in ("train_flops", "train_flops/main", "train_flops/filter"):
         run[key] = float(sum(logs[key]))
     run["kept_fraction"] = [float(v) for v in logs.get("filter/kept_fraction", [1.0] * run["epochs"])]
     run["threshold"] = [float(v) for v in logs.get("filter/threshold", [])]
