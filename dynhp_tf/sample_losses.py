@@ -52,6 +52,9 @@ def attach(network, per_sample) -> bool:
     def train_step_too(data):
         traced.clear()
         logs = train_step(data)
+        if not traced:
+            raise ValueError(f"model: {type(network).__name__}.train_step does not call compute_loss(x, y, y_pred, "
+                             "...), so the per-sample losses of its batch are not available (Keras's own does)")
         return {**logs, KEY: traced[0]}  # the first call is the step's own forward
 
     # Plain functions as instance attributes: Keras's attribute tracking leaves them alone.

@@ -266,3 +266,16 @@ def test_bad_arguments_name_the_argument(kwargs, argument):
 def test_get_config_round_trips():
     filt = InstanceFilter(keep_ratio=0.25, explore_ratio=0.05, window=5)
     assert InstanceFilter.from_config(filt.get_config()).get_config() == filt.get_config()
+
+
+def test_a_train_step_without_compute_loss_is_refused_clearly():
+    class OwnStep(keras.Model):
+        def train_step(self, data):  # trains nothing and computes no per-sample loss
+            return {"loss": tf.constant(0.0)}
+
+    x, ids = id_data()
+    inner = id_model()
+    model = OwnStep(inputs=inner.inputs, outputs=inner.outputs)
+    model.compile("adam", "mse")
+    with pytest.raises(ValueError, match="compute_loss"):
+        model.fit(x, ids, batch_size=16, epochs=1, callbacks=[InstanceFilter(keep_ratio=0.3)], verbose=0)
