@@ -10,7 +10,7 @@ same epochs on the same data: plain fit; `InstanceFilter` at R = 0.2 and 0.4; er
 pruning (`error_map_pruning`, alpha = 0.5 on every Conv2D); filter + error map pruning (also
 with `refill=True`, kept samples batched to full batches); R = 0.4 + error maps +
 `DynHPCallback(target_compression=10)`. Reported: test accuracy (float), training FLOPs
-(`train_flops` summed over epochs: main forward/backward, label forwards, filter), wall
+(`train_flops` summed over epochs: main forward/backward, filter), wall
 time of fit. Results go to benchmarks/results/cheap_training.json and a section of
 docs/benchmarks.md (between markers, so the rest of that file is left alone).
 
@@ -150,7 +150,7 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
     accuracy = float(model.evaluate(x_test, y_test, batch_size=500, verbose=0)[1])
     run = {"network": network, "variant": variant, "seed": seed, "test_accuracy": accuracy,
            "fit_seconds": seconds, "epochs": len(logs["train_flops"])}
-    for key in ("train_flops", "train_flops/main", "train_flops/labels", "train_flops/filter"):
+    for key in ("train_flops", "train_flops/main", "train_flops/filter"):
         run[key] = float(sum(logs[key]))
     run["kept_fraction"] = [float(v) for v in logs.get("filter/kept_fraction", [1.0] * run["epochs"])]
     run["threshold"] = [float(v) for v in logs.get("filter/threshold", [])]
@@ -192,9 +192,10 @@ def report(results: dict, budget: dict | None = None) -> str:
              f"- Budget: a subset and few epochs, sized for about 15 minutes on 2 idle cores; this run took "
              f"{meta['minutes']:.1f} minutes on {meta['host']}. {meta.get('note', '')} {meta['framework']}.",
              "- Training FLOPs: `train_flops` summed over the epochs, counted from the rows that reached each "
-             "step (2 x kernel MACs forward, 2 x forward backward, times alpha for pruned error maps; label "
-             "forwards and the filter network included). *kept*: share of samples that reached the main "
-             "network in the last epoch.",
+             "step (2 x kernel MACs forward, 2 x forward backward, times alpha for pruned error maps; the "
+             "filter network's forward and training included; the filter's labels are the per-sample losses of "
+             "the main train step itself, no extra forward, except in runs before commit 015d318: see each "
+             "table's note). *kept*: share of samples that reached the main network in the last epoch.",
              "- Filter: `InstanceFilter` defaults (tiny 2-conv filter, T0 = 0.2, factors 1.01/0.99 of the "
              "threshold rule, `explore_ratio=0.1`: each batch keeps its ceil(R n) highest-ranked plus ceil(0.1 n) least certain samples). Error maps: `error_map_pruning(model, 0.5)` on every Conv2D (g1 = g2 = 1). "
              "DynHP: `DynHPCallback(target_compression=10)` defaults with `cb.batches`.", ""]

@@ -24,7 +24,7 @@ import tensorflow as tf
 from dynhp_tf._keras import LEGACY, keras
 from dynhp_tf.stepping import StepDriver
 
-LOG_KEYS = ("train_flops", "train_flops/main", "train_flops/labels", "train_flops/filter")
+LOG_KEYS = ("train_flops", "train_flops/main", "train_flops/filter")
 
 
 def _output_shape(layer) -> tuple:
@@ -95,7 +95,7 @@ class TrainingFlops(keras.callbacks.Callback):
     driver that owns the fit, or installs one.
 
     Logged per epoch: `train_flops` (total), `train_flops/main` (forward and backward of
-    the main network), `train_flops/labels`, `train_flops/filter` (0 without a filter).
+    the main network), `train_flops/filter` (0 without a filter).
 
     Example:
         >>> model.fit(x, y, epochs=3, callbacks=[TrainingFlops()])
@@ -199,8 +199,7 @@ class TrainingFlops(keras.callbacks.Callback):
         batch = take_rows(pool, tf.range(count)) if count < buffered else pool
         self._buffer = [take_rows(pool, tf.range(count, buffered))] if count < buffered else []
         network = driver.network()
-        self.before_step(batch, network)
-        logs = step(one_batch_iterator(batch))
+        logs = self.run_step(step, batch, network)
         cost = self.cost(network)
         self.epoch_flops["train_flops/main"] += count * (cost["forward"] + cost["backward"])
         self.main_rows += count
@@ -211,5 +210,6 @@ class TrainingFlops(keras.callbacks.Callback):
         """The rows of an input batch that go to the main network (here: all of them)."""
         return batch
 
-    def before_step(self, batch, network) -> None:
-        """Called with the rows of a main step, before it runs on `network`."""
+    def run_step(self, step, batch, network):
+        """Runs the main train `step` on `batch` (the rows kept) with `network`; returns its logs."""
+        return step(one_batch_iterator(batch))

@@ -63,6 +63,15 @@ class StepDriver:
         self.own_step = self.model.train_function
         self.model.train_function = self
 
+    def remake_own_step(self) -> None:
+        """Makes the model's own train function afresh, e.g. after its `train_step` was wrapped.
+
+        Keras 3 binds `train_step` when the function is made (fit does so before the callbacks
+        start); a function made but not yet run costs nothing to replace.
+        """
+        self.model.make_train_function(force=True)
+        self.own_step, self.model.train_function = self.model.train_function, self
+
     def release_own_step(self) -> None:
         """Drops the model's own traced train function (and the optimizer state it holds)."""
         self.own_step = None

@@ -1,6 +1,7 @@
 """Early instance filter: the threshold rule, rows that reach the main train step, FLOPs, DynHP in the same fit."""
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from dynhp_tf import DynHPCallback
 from dynhp_tf._keras import keras
@@ -92,13 +93,98 @@ def test_skipped_samples_never_reach_the_main_train_step(refill):
     assert_only_chosen_rows_trained(history, filt, len(x))
     kept = np.array([len(c) for c in filt.chosen])
     assert history["train_flops/main"] == pytest.approx(kept * (flops["forward"] + flops["backward"]))
-    assert history["train_flops/labels"] == pytest.approx(kept * flops["forward"])
     cost = per_sample_flops(filt.filter_model)
     assert history["train_flops/filter"] == pytest.approx(
         len(x) * cost["forward"] + kept * (cost["forward"] + cost["backward"]))
     assert history["train_flops"] == pytest.approx(
-        [sum(history[k][e] for k in ("train_flops/main", "train_flops/labels", "train_flops/filter"))
+        [sum(history[k][e] for k in ("train_flops/main", "train_flops/filter"))
          for e in range(3)])
+
+
+class LabelRecorder(InstanceFilter):
+    """Records, per main step, the weights and T before it, the losses it labels from and the filter's labels."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.steps = []
+        train = self._train
+        self._train = lambda x, high: (self.steps[-1].update(x=np.asarray(x), high=np.asarray(high)), train(x, high))[1]
+
+    def run_step(self, step, batch, network):
+        self.steps.append({"weights": network.get_weights(), "threshold": self.rule.threshold,
+                           "batch": [np.asarray(t) for t in batch]})
+        return super().run_step(step, batch, network)
+
+    def label(self, batch, losses):
+        self.steps[-1]["losses"] = np.asarray(losses)
+        super().label(batch, losses)
+
+
+def test_labels_are_the_train_steps_own_losses_before_its_update_thresholded():
+    """Linear model, MSE: the loss of each kept row by hand from the weights the step started from."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(96, 8)).astype("float32")
+    y = rng.normal(size=(96, 2)).astype("float32")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.2), "mse")
+    filt = LabelRecorder(keep_ratio=0.3, filter_model=fixed_filter(), threshold=1.5, learning_rate=1e-12)
+    model.fit(x, y, batch_size=16, epochs=2, callbacks=[filt], verbose=0)
+    assert len(filt.steps) == 12
+    moved = 0
+    for before, after in zip(filt.steps, filt.steps[1:] + [None]):
+        xb, yb = before["batch"][:2]
+        kernel, bias = before["weights"]
+        losses = ((xb @ kernel + bias - yb) ** 2).mean(axis=1)
+        np.testing.assert_allclose(before["losses"], losses, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(before["high"], losses >= before["threshold"])
+        np.testing.assert_array_equal(before["x"], xb)  # the filter learns on the rows that were labelled
+        if after is not None:  # the update changed the losses: labels after it would differ
+            kernel, bias = after["weights"]
+            moved += not np.allclose(((xb @ kernel + bias - yb) ** 2).mean(axis=1), losses, rtol=1e-3)
+    assert moved == 11
+    assert 0 < np.mean(np.concatenate([s["high"] for s in filt.steps])) < 1  # both labels occur
+
+
+class RowCounter(keras.layers.Layer):
+    """Counts the rows of every forward pass through it (a non-trainable weight)."""
+
+    def build(self, input_shape):
+        self.rows = self.add_weight(name="rows", shape=(), initializer="zeros", trainable=False)
+
+    def call(self, x):
+        self.rows.assign_add(tf.cast(tf.shape(x)[0], self.rows.dtype))
+        return x
+
+
+class ForwardCounter(InstanceFilter):
+    """Checks around every main step that the network's forward passes saw exactly the step's rows."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.checked = 0
+
+    def run_step(self, step, batch, network):
+        counter = next(layer for layer in network.layers if isinstance(layer, RowCounter))
+        start = float(counter.rows.numpy())
+        logs = super().run_step(step, batch, network)
+        assert float(counter.rows.numpy()) - start == len(np.asarray(batch[0]))
+        self.checked += 1
+        return logs
+
+
+@pytest.mark.parametrize("refill", [False, True], ids=["sub-batches", "refill"])
+def test_the_main_network_runs_one_forward_per_kept_row_per_step(refill):
+    x, ids = id_data()
+    counter = RowCounter()
+    model = keras.Sequential([keras.Input((8,)), counter, keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile("adam", "mse", metrics=[PowerSum(0)])
+    filt = ForwardCounter(keep_ratio=0.3, filter_model=fixed_filter(), learning_rate=1e-12, refill=refill)
+    history = model.fit(x, ids, batch_size=16, epochs=2, callbacks=[filt], verbose=0).history
+    assert filt.checked >= 2 * (4 if refill else 15)
+    kept = sum(history["ids_pow0"])
+    assert kept == filt.main_rows < len(x)  # 0.3 + 0.1 of each batch of 16: 7 rows
+    assert float(counter.rows.numpy()) == kept  # no other forward of the main network in the whole fit
 
 
 def test_per_sample_flops_by_hand():
@@ -180,3 +266,16 @@ def test_bad_arguments_name_the_argument(kwargs, argument):
 def test_get_config_round_trips():
     filt = InstanceFilter(keep_ratio=0.25, explore_ratio=0.05, window=5)
     assert InstanceFilter.from_config(filt.get_config()).get_config() == filt.get_config()
+
+
+def test_a_train_step_without_compute_loss_is_refused_clearly():
+    class OwnStep(keras.Model):
+        def train_step(self, data):  # trains nothing and computes no per-sample loss
+            return {"loss": tf.constant(0.0)}
+
+    x, ids = id_data()
+    inner = id_model()
+    model = OwnStep(inputs=inner.inputs, outputs=inner.outputs)
+    model.compile("adam", "mse")
+    with pytest.raises(ValueError, match="compute_loss"):
+        model.fit(x, ids, batch_size=16, epochs=1, callbacks=[InstanceFilter(keep_ratio=0.3)], verbose=0)
