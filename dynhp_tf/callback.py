@@ -283,6 +283,9 @@ class DynHPCallback(keras.callbacks.Callback):
         self.trainer.sync()
 
     def _shrink(self, keep):
+        if self.trainer.compact is None and self._memory(self.current_batch, narrow=True).total > \
+                self._memory(self.current_batch, narrow=False).total:
+            return  # a narrow copy beside the full-width weights would take more than the masked model
         previous = self.trainer.keep
         if self.trainer.shrink(keep):
             if self.halo is not None:  # the penalty moves to the narrow network, scales sliced
@@ -402,11 +405,16 @@ class DynHPCallback(keras.callbacks.Callback):
         if recalibrate_batchnorm(self.trainer.network, x):
             self.trainer.write_weights()
 
+    def _memory(self, batch: int, narrow: bool | None = None):
+        """Training memory at `batch`: of the narrow network beside the full-width weights, or,
+        while the masked full-width model itself trains, of the dense network."""
+        narrow = self.trainer.compact is not None if narrow is None else narrow
+        kept = self._kept() if narrow else self.graph.sizes
+        return memory_for(self.graph, kept, batch, self.slots, narrow_copy=narrow)
+
     def _grow_batch(self) -> None:
-        kept = self._kept()
-        narrow = self.trainer.compact is not None
-        fixed = memory_for(self.graph, kept, 0, self.slots, narrow_copy=narrow).total
-        per_sample = memory_for(self.graph, kept, 1, self.slots, narrow_copy=narrow).total - fixed
+        fixed = self._memory(0).total
+        per_sample = self._memory(1).total - fixed
         fits = int((self.budget - fixed) // per_sample) if per_sample else self.max_batch_size
         new = max(self.current_batch, min(self.max_batch_size, fits))
         if new != self.current_batch:
@@ -419,8 +427,7 @@ class DynHPCallback(keras.callbacks.Callback):
     def _record(self, epoch: int) -> dict:
         kept = self._kept()
         params = self.graph.params(kept)
-        memory = memory_for(self.graph, kept, self.current_batch, self.slots,
-                            narrow_copy=self.trainer.compact is not None)
+        memory = self._memory(self.current_batch)
         device = self.plan.estimate(kept, self.per_channel_dense)
         return {
             "epoch": epoch,
