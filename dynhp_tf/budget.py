@@ -19,7 +19,8 @@ arithmetic, cheap enough to call at every pruning step:
 The constants were calibrated against the exporter's real flatbuffers and the `tflite-micro`
 wheel's smallest working arena (64-bit host) on the test suite's and the benchmark's models
 (`tests/test_budget.py` holds them to 5% and 10%). Biases are assumed non-zero, as after
-training: the converter drops an all-zero bias, so an untrained model is a little smaller.
+training; the converter drops an all-zero dense bias (an untrained model's: up to 27% of a
+tiny model's bytes; conv ops keep theirs), so the exporter, which knows the final weights, plans with `zero_biases=True`.
 
 Example:
     >>> plan = device_plan(model, pruning_groups(model))
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+
+import numpy as np
 
 from dynhp_tf._keras import LEGACY
 from dynhp_tf.groups import PruningGraph, _inbound, _shape, as_list
@@ -175,8 +178,15 @@ def greedy_plan(sizes: list[int], first: list[int], last: list[int]) -> int:
     return max((o + sizes[b] for o, b in placed), default=0)
 
 
-def device_plan(model, graph: PruningGraph) -> DevicePlan:
-    """The int8 program `dynhp-export` makes of `model` (see the module docstring)."""
+def device_plan(model, graph: PruningGraph, zero_biases: bool = False) -> DevicePlan:
+    """The int8 program `dynhp-export` makes of `model` (see the module docstring).
+
+    Args:
+        model: The Keras model (full width).
+        graph: Its `pruning_groups`.
+        zero_biases: Leave out the biases that are all zero now, as the converter does. Only
+            for final weights: in training a zero-initialized bias soon becomes non-zero.
+    """
     layers = list(model.layers)
     inbound = _inbound(model, layers)
     weight_index = {(w.layer, w.attr): i for i, w in enumerate(graph.weights)}
@@ -214,6 +224,10 @@ def device_plan(model, graph: PruningGraph) -> DevicePlan:
             kernel = (weight(layer, "kernel", 1, group, channels, per_channel)
                       or weight(layer, "depthwise_kernel", 1, group, channels, per_channel))
             bias = weight(layer, "bias", 4, group, channels, per_channel, parts)
+            if zero_biases and bias is not None and not np.any(np.asarray(layer.bias)):
+                # Dense drops it; conv keeps it under a short generic name; no "BiasAdd" name part.
+                bias = dataclasses.replace(bias, name_parts=0) if conv else None
+                parts -= 1
             out = new_tensor(layer, group, parts + (not conv))
             ops.append(_Op(op_kind, (src,), out, tuple(c for c in (kernel, bias) if c is not None)))
             if activation not in FUSED_ACTIVATIONS:
