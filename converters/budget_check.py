@@ -19,14 +19,14 @@ from dynhp_tf.groups import pruning_groups
 from dynhp_tf.importance import l2_product
 
 
-def _plan(model):
+def _plan(model, zero_biases=False):
     graph = pruning_groups(model)
-    return graph, device_plan(model, graph), kept_neurons(model, graph)
+    return graph, device_plan(model, graph, zero_biases), kept_neurons(model, graph)
 
 
 def estimate_vs_measured(model, board, *, flatbuffer_bytes: int, arena_bytes: int, macs: int) -> dict:
     """{figure: {"estimated", "measured", "error"}} for the model's kept widths."""
-    _, plan, keep = _plan(model)
+    _, plan, keep = _plan(model, zero_biases=True)  # the exported weights are final
     estimate = plan.estimate([int(k.sum()) for k in keep], board.per_channel_dense)
     measured = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
     return {k: {"estimated": getattr(estimate, k), "measured": v,

@@ -15,12 +15,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pathlib
 
 from dynhp_tf.converters.c_project import write_c_project
-from dynhp_tf.converters.c_runtime import generate_model_c
+from dynhp_tf.converters.c_runtime import _Graph, generate_model_c
 from dynhp_tf.converters.emulate import EmulationError, ToolchainMissingError, emulate_project
 from dynhp_tf.converters.fit import FitReport, FitRow
+from dynhp_tf.converters.flatbuffer import fully_connected_weight_tensors
 
 MEASURED = "measured under QEMU mps2-an386"
 
@@ -34,12 +36,25 @@ class CRuntime:
     weight_bytes: int
     figures: dict | None
     not_measured: str | None
+    flatbuffer: dict  # the int8 model the C was generated from: bytes, grid, agreement
 
     def summary(self) -> dict:
         figures = {k: v for k, v in (self.figures or {}).items() if k != "events"}
         return {"macs": self.macs, "arena_bytes": self.arena_bytes,
                 "weight_bytes": self.weight_bytes, "measured": figures or None,
-                "not_measured": self.not_measured}
+                "not_measured": self.not_measured, "flatbuffer": self.flatbuffer}
+
+
+def _flatbuffer_summary(tflite_model: bytes, tflm) -> dict:
+    """What the generated C runs: its flatbuffer's grid and how it agrees with float."""
+    graph = _Graph(tflite_model)
+    per_channel = all(len(graph.qparams(i)[0]) == graph.shape(i)[0]
+                      for i in fully_connected_weight_tensors(tflite_model))
+    return {"bytes": len(tflite_model), "sha256": hashlib.sha256(tflite_model).hexdigest(),
+            "dense_quantization": "per-channel" if per_channel else "per-tensor",
+            "top1_agreement": tflm.top1_agreement, "float_accuracy": tflm.float_accuracy,
+            "int8_accuracy": tflm.int8_accuracy, "samples": tflm.samples,
+            "sample_source": tflm.sample_source}
 
 
 def build_c_runtime(tflite_model: bytes, tflm, *, model_name: str, board,
@@ -51,6 +66,7 @@ def build_c_runtime(tflite_model: bytes, tflm, *, model_name: str, board,
         EmulationError: the firmware was built and run but its golden check failed.
     """
     model = generate_model_c(tflite_model)
+    flatbuffer = _flatbuffer_summary(tflite_model, tflm)
     write_c_project(project_dir, tflite_model, model_name=model_name, board_name=board.name,
                     golden_inputs=tflm.golden_inputs, golden_outputs=tflm.golden_outputs,
                     tolerance=0.0,  # bit-exact with TFLM's reference kernels
@@ -58,13 +74,13 @@ def build_c_runtime(tflite_model: bytes, tflm, *, model_name: str, board,
     try:
         figures = emulate_project(project_dir)
     except ToolchainMissingError as e:
-        return CRuntime(model.macs, model.arena_bytes, model.weight_bytes, None, str(e))
+        return CRuntime(model.macs, model.arena_bytes, model.weight_bytes, None, str(e), flatbuffer)
     if figures["golden"] != "passed" or figures["qemu_exit_status"] != 0:
         raise EmulationError(
             f"the C runtime's golden check {figures['golden']} under QEMU mps2-an386 "
             f"(max difference {figures['max_abs_diff']})"
         )
-    return CRuntime(model.macs, model.arena_bytes, model.weight_bytes, figures, None)
+    return CRuntime(model.macs, model.arena_bytes, model.weight_bytes, figures, None, flatbuffer)
 
 
 def measured_fit(board, c_runtime: CRuntime, compression: float) -> FitReport:
@@ -86,6 +102,16 @@ def markdown_section(report: dict) -> list[str]:
     lines = ["## C runtime (ahead-of-time, bit-exact with TFLM's reference kernels)", "",
              f"- static activation arena: {c['arena_bytes']:,} bytes; const model data "
              f"{c['weight_bytes']:,} bytes; {c['macs']:,} MACs per inference"]
+    fb = c.get("flatbuffer")
+    if fb:
+        def pct(value):
+            return "n/a" if value is None else f"{100 * value:.2f}%"
+
+        lines.append(
+            f"- generated from a {fb['bytes']:,}-byte int8 flatbuffer with {fb['dense_quantization']} "
+            f"dense layers: top-1 agreement with float {pct(fb['top1_agreement'])} on "
+            f"{fb['samples']} {fb['sample_source']} samples, accuracy float "
+            f"{pct(fb['float_accuracy'])}, int8 {pct(fb['int8_accuracy'])}")
     m = c.get("measured")
     if m:
         ms, rs = m["model_sizes"], m["runtime_sizes"]

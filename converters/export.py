@@ -203,6 +203,20 @@ def _replace_dir(new: pathlib.Path, out: pathlib.Path) -> None:
         new.rename(out)
 
 
+def _agreement_text(tflm) -> str:
+    return "n/a" if tflm.top1_agreement is None else f"{100 * tflm.top1_agreement:.1f}%"
+
+
+def _require_agreement(tflm, min_agreement: float, what: str) -> None:
+    """`AgreementError` when the checked flatbuffer agrees less than `min_agreement`."""
+    if tflm.top1_agreement is not None and tflm.top1_agreement < min_agreement:
+        raise AgreementError(
+            f"{what} agrees with the float model on {_agreement_text(tflm)} of {tflm.samples} "
+            f"{tflm.sample_source} samples (top-1), below --min-agreement {100 * min_agreement:g}%: "
+            f"calibrate with data like the training inputs, or lower --min-agreement"
+        )
+
+
 def export_model(
     model_path,
     board: str | Board,
@@ -234,6 +248,8 @@ def export_model(
         progress: Called with one line per stage.
         runtime: "tflm" (default) or "c": also write the ahead-of-time C runtime
             (`firmware_c/`), measure it under QEMU mps2-an386 and fit-check the measurement.
+            Its dense layers are quantized per output channel whatever the board's TFLM
+            library needs (our kernels run both), checked by TFLM and `min_agreement` too.
 
     Returns:
         `ExportResult` with the output directory and the report.
@@ -298,6 +314,10 @@ def export_model(
     dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense)
     t = lap("quantize", t)
     progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}")
+    if runtime == "c":  # an op the C kernels lack is refused before any further work
+        from dynhp_tf.converters.c_runtime import check_supported
+
+        check_supported(tflite_model)
     preprocessing = preprocessing_fate(compact.model, tflite_model)
     if preprocessing is not None:
         progress(f"      {preprocessing['statement']}")
@@ -308,25 +328,30 @@ def export_model(
         arena_margin=board.arena_margin, labels=y_check, sample_source=source,
     )
     t = lap("tflm", t)
-    agreement = "n/a" if tflm.top1_agreement is None else f"{100 * tflm.top1_agreement:.1f}%"
     progress(
         f"      arena {tflm.arena_bytes:,} bytes ({tflm.arena_with_margin:,} with margin), "
-        f"ops {', '.join(tflm.ops)}, top-1 agreement with float {agreement}, "
+        f"ops {', '.join(tflm.ops)}, top-1 agreement with float {_agreement_text(tflm)}, "
         f"TFLM vs TFLite: {tflm.tflm_vs_tflite_verdict}"
     )
-    if tflm.top1_agreement is not None and tflm.top1_agreement < min_agreement:
-        raise AgreementError(
-            f"the int8 model agrees with the float model on {agreement} of {tflm.samples} "
-            f"{source} samples (top-1), below --min-agreement {100 * min_agreement:g}%: "
-            f"calibrate with data like the training inputs, or lower --min-agreement"
-        )
+    _require_agreement(tflm, min_agreement, "the int8 model")
 
     c_runtime = c_dir = None
     if runtime == "c":  # generated and measured in a scratch dir, copied into the output
         from dynhp_tf.converters.c_export import build_c_runtime, measured_fit
 
+        c_model, c_tflm = tflite_model, tflm
+        if not board.per_channel_dense:
+            # Our kernels take one multiplier per output unit on every board, so the C runtime
+            # gets its own per-channel flatbuffer; the TFLM firmware keeps the board's grid.
+            c_model = quantize_int8_in_child(compact.model, x_cal, per_channel_dense=True, io=io)
+            check_dense_quantization(c_model, per_channel_dense=True)
+            c_tflm = check_with_tflm(c_model, compact.model, x_check, arena_margin=board.arena_margin,
+                                     labels=y_check, sample_source=source)
+            progress(f"      C runtime flatbuffer: per-channel dense layers, top-1 agreement with "
+                     f"float {_agreement_text(c_tflm)}")
+            _require_agreement(c_tflm, min_agreement, "the per-channel int8 model of the C runtime")
         c_dir = pathlib.Path(tempfile.mkdtemp(prefix="dynhp-c-runtime-"))
-        c_runtime = build_c_runtime(tflite_model, tflm, model_name=re.sub(r"\W", "_", model_path.stem),
+        c_runtime = build_c_runtime(c_model, c_tflm, model_name=re.sub(r"\W", "_", model_path.stem),
                                     board=board, project_dir=c_dir)
         progress(f"      C runtime: {c_runtime.not_measured or 'measured under QEMU mps2-an386'}")
     stage(5, f"fit check for {board.name}")

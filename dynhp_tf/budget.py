@@ -13,13 +13,16 @@ arithmetic, cheap enough to call at every pruning step:
 - arena: TFLM's greedy planner (largest buffer first, each at the lowest offset free over its
   lifetime; 16-byte aligned) over the int8 activations, plus its persistent data: 24 bytes
   per tensor, per-op state (node, registration, the kernel's op data) and 8 bytes per
-  per-channel output channel (multiplier and shift), plus the allocator's own objects;
+  per-channel output channel (multiplier and shift), plus the allocator's own objects; when
+  the activations are small, the planner's scratch or one op's Prepare temporaries take more
+  than the plan and set the minimum instead;
 - MACs: `PruningGraph.macs`.
 
 The constants were calibrated against the exporter's real flatbuffers and the `tflite-micro`
 wheel's smallest working arena (64-bit host) on the test suite's and the benchmark's models
 (`tests/test_budget.py` holds them to 5% and 10%). Biases are assumed non-zero, as after
-training: the converter drops an all-zero bias, so an untrained model is a little smaller.
+training; the converter drops an all-zero dense bias (an untrained model's: up to 27% of a
+tiny model's bytes; conv ops keep theirs), so the exporter, which knows the final weights, plans with `zero_biases=True`.
 
 Example:
     >>> plan = device_plan(model, pruning_groups(model))
@@ -30,12 +33,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from dynhp_tf._keras import LEGACY
 from dynhp_tf.groups import PruningGraph, _inbound, _shape, as_list
 from dynhp_tf.layers import RULES
 
 # Calibrated on the tflite-micro wheel and TF's converter (see the module docstring).
-FILE_BYTES = 520          # header, operator codes, metadata, signature
+FILE_BYTES = 550          # header, operator codes, metadata, signature
 TENSOR_BYTES = 94         # Tensor table, shape vector, buffer entry, per-tensor quantization
 OP_BYTES = 68             # Operator table, input/output vectors, builtin options
 CHANNEL_QUANT_BYTES = 12  # one float scale + one int64 zero point per channel, per tensor
@@ -51,6 +56,12 @@ CHANNEL_DATA_BYTES = 8    # per-channel output multiplier and shift (int32 each)
 # Arena TFLM needs while it plans (temporary tensors and planner lists): when the activations
 # are small, this, not the plan, sets the smallest working arena.
 PLANNING_BYTES_PER_TENSOR, PLANNING_BYTES = 59, -120
+# Arena one op's Prepare holds at once (temporary input, filter, bias and output tensors and,
+# per channel, their quantization arrays), by (op, per-channel): (fixed, per output channel).
+# With small activations the largest of these sets the smallest working arena (a one-conv model
+# needs 688 bytes there for a 64-byte plan).
+PREPARE_BYTES = {("FULLY_CONNECTED", False): (352, 0), ("FULLY_CONNECTED", True): (336, 8),
+                 ("CONV_2D", True): (640, 12), ("DEPTHWISE_CONV_2D", True): (640, 12)}
 # Activations the converter fuses into the producing op (anything else is an op of its own).
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
 ALIGN = 16
@@ -143,15 +154,18 @@ class DevicePlan:
             last[t] = len(self.ops) - 1
         head = greedy_plan(sizes, first, last)
         constants = sum(len(op.constants) for op in self.ops)
-        channels = 0
+        channels, prepare = 0, 0
         for op in self.ops:
             c = op.constants[0] if op.constants else None
-            if c is not None and (c.per_channel or (c.per_channel is None and per_channel_dense)):
-                channels += self._channels(c, kept)
+            per_channel = c is not None and bool(c.per_channel or (c.per_channel is None and per_channel_dense))
+            width = self._channels(c, kept) if per_channel else 0
+            channels += width
+            fixed, per_unit = PREPARE_BYTES.get((op.kind, per_channel), (0, 0))
+            prepare = max(prepare, fixed + per_unit * width)
         tail = (ARENA_FIXED + EVAL_TENSOR_BYTES * (len(self.tensors) + constants)
                 + sum(NODE_BYTES + OP_DATA[op.kind] for op in self.ops) + CHANNEL_DATA_BYTES * channels)
         planning = PLANNING_BYTES_PER_TENSOR * (len(self.tensors) + constants) + PLANNING_BYTES
-        return tail + max(head + ALIGN, planning)
+        return tail + max(head + ALIGN, planning, prepare)
 
     def estimate(self, kept, per_channel_dense: bool = False) -> DeviceEstimate:
         """Flatbuffer bytes, host TFLM arena bytes and MACs with `kept[g]` neurons in group g."""
@@ -175,8 +189,15 @@ def greedy_plan(sizes: list[int], first: list[int], last: list[int]) -> int:
     return max((o + sizes[b] for o, b in placed), default=0)
 
 
-def device_plan(model, graph: PruningGraph) -> DevicePlan:
-    """The int8 program `dynhp-export` makes of `model` (see the module docstring)."""
+def device_plan(model, graph: PruningGraph, zero_biases: bool = False) -> DevicePlan:
+    """The int8 program `dynhp-export` makes of `model` (see the module docstring).
+
+    Args:
+        model: The Keras model (full width).
+        graph: Its `pruning_groups`.
+        zero_biases: Leave out the biases that are all zero now, as the converter does. Only
+            for final weights: in training a zero-initialized bias soon becomes non-zero.
+    """
     layers = list(model.layers)
     inbound = _inbound(model, layers)
     weight_index = {(w.layer, w.attr): i for i, w in enumerate(graph.weights)}
@@ -214,6 +235,10 @@ def device_plan(model, graph: PruningGraph) -> DevicePlan:
             kernel = (weight(layer, "kernel", 1, group, channels, per_channel)
                       or weight(layer, "depthwise_kernel", 1, group, channels, per_channel))
             bias = weight(layer, "bias", 4, group, channels, per_channel, parts)
+            if zero_biases and bias is not None and not np.any(np.asarray(layer.bias)):
+                # Dense drops it; conv keeps it under a short generic name; no "BiasAdd" name part.
+                bias = dataclasses.replace(bias, name_parts=0) if conv else None
+                parts -= 1
             out = new_tensor(layer, group, parts + (not conv))
             ops.append(_Op(op_kind, (src,), out, tuple(c for c in (kernel, bias) if c is not None)))
             if activation not in FUSED_ACTIVATIONS:
@@ -233,6 +258,8 @@ def device_plan(model, graph: PruningGraph) -> DevicePlan:
             ops.append(_Op(op_kind, tuple(ins), out, fixed))
             out_of[layer.name] = out
     outputs = tuple(out_of[t._keras_history[0].name] for t in as_list(model.outputs))
+    for t in outputs:  # the converter names a model output "Identity"
+        tensors[t] = dataclasses.replace(tensors[t], name_parts=0)
     name_bytes = len(model.name) + sum(len(layer.name) for layer in layers) // max(1, len(layers))
     return DevicePlan(graph, tuple(tensors), tuple(ops), outputs, name_bytes + NAME_PART_BYTES)
 

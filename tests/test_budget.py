@@ -2,7 +2,10 @@
 import numpy as np
 import pytest
 
+from dynhp_tf.converters.boards import load_board
+from dynhp_tf.converters.budget_check import estimate_vs_measured
 from dynhp_tf.converters.quantize import quantize_int8
+from dynhp_tf.converters.rebuild import compact_model
 from dynhp_tf.converters.tflm_check import run_tflm
 from dynhp_tf._keras import keras
 from dynhp_tf.board_profiles import arena_with_margin, model_limits, read_profile
@@ -61,6 +64,39 @@ def test_estimate_matches_the_converter_and_tflm(name):
     plan = device_plan(model, graph)
     check(plan.estimate(graph.sizes), *measured(model, per_channel=False))
     assert plan.estimate(graph.sizes).macs == graph.macs()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_export_estimate_of_untrained_models(name):
+    """The exporter's estimate (final weights) of the models as the tests build them, zero
+    biases included (the converter drops them): the fuzz tests' tiny model was +27%."""
+    keras.utils.set_random_seed(0)
+    model = MODELS[name]()
+    compact = compact_model(model).model
+    flatbuffer_bytes, arena_bytes = measured(compact, per_channel=False)
+    board = load_board("nano33ble")
+    estimate = estimate_vs_measured(model, board, flatbuffer_bytes=flatbuffer_bytes, arena_bytes=arena_bytes, macs=1)
+    assert abs(estimate["flatbuffer_bytes"]["error"]) <= 0.05, estimate
+    assert abs(estimate["arena_bytes"]["error"]) <= 0.10, estimate
+
+
+# Small op-level models of the C-runtime sweep, where fixed costs dominate: one op's Prepare
+# temporaries, not the activations, set their arena (were 10-26% under before that was counted).
+# Their flatbuffer bytes are within 5% on Keras 3 but up to 7% under on tf_keras, whose longer
+# tensor names weigh more in a 1.3 KB file, so only the arena is held here.
+SMALL = ("conv_valid_stride2", "depthwise_dilation2_same", "logistic_dense", "flatten_to_model_output",
+         "add", "mean_7x9")
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_arena_estimate_of_small_op_models(name):
+    from tests.test_c_runtime import SWEEP
+
+    model = SWEEP[name]()
+    graph = pruning_groups(model)
+    estimate = device_plan(model, graph).estimate(graph.sizes)
+    _, arena_bytes = measured(model, per_channel=False)
+    assert abs(estimate.arena_bytes / arena_bytes - 1) <= 0.10, (estimate, arena_bytes)
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "lenet300100"])

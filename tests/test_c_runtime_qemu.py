@@ -47,11 +47,17 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+# (model, dense layers per channel): --runtime c quantizes dense layers per channel.
+CASES = {**{name: (build, False) for name, build in MODELS.items()},
+         "mlp_per_channel": (MODELS["mlp"], True)}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_check_passes_on_cortex_m4(name, tmp_path, capsys):
-    model = MODELS[name]()
+    build, per_channel = CASES[name]
+    model = build()
     x, _ = models.data_for(model, 32)
-    tflite_model, inputs, outputs = quantized(model, x)
+    tflite_model, inputs, outputs = quantized(model, x, per_channel=per_channel)
     generated = write_project(tmp_path, tflite_model, inputs, outputs, name=name)
     figures = emulate_project(tmp_path)
     assert figures["golden"] == "passed" and figures["qemu_exit_status"] == 0
@@ -89,7 +95,15 @@ def test_export_runtime_c_reports_measured_figures(tmp_path):
     result = export_model(model_path, "nano33ble", out_dir=out,
                           calibration=tmp_path / "cal.npy", runtime="c", min_agreement=TINY_MIN_AGREEMENT / 100)
     measured = result.report["c_runtime"]["measured"]
-    assert measured["golden"] == "passed"
+    assert measured["golden"] == "passed"  # bit-exact with TFLM on the per-channel flatbuffer
+    # The board's TFLM library stays per-tensor; the C runtime's own flatbuffer is per-channel.
+    assert result.report["tflite"]["dense_quantization"] == "per-tensor"
+    c_flatbuffer = result.report["c_runtime"]["flatbuffer"]
+    assert c_flatbuffer["dense_quantization"] == "per-channel"
+    assert c_flatbuffer["sha256"] != result.report["tflite"]["sha256"]
+    assert c_flatbuffer["top1_agreement"] >= TINY_MIN_AGREEMENT / 100
+    model_c = (out / "firmware_c/src/dynhp_model.c").read_text()
+    assert ".per_channel = 1" in model_c and ".per_channel = 0" not in model_c
     assert (out / "firmware_c/src/dynhp_model.c").is_file()
     assert "lib_deps" not in (out / "firmware_c/platformio.ini").read_text()  # no TFLM
     assert (out / "firmware/platformio.ini").is_file()  # the TFLM project stays
@@ -97,6 +111,7 @@ def test_export_runtime_c_reports_measured_figures(tmp_path):
     flash = rows["flash (measured under QEMU mps2-an386)"]
     assert flash["used"] == measured["flash_bytes"]
     assert "measured under QEMU mps2-an386" in (out / "report.md").read_text()
+    assert "with per-channel dense layers: top-1 agreement" in (out / "report.md").read_text()
 
 
 def test_export_runtime_c_refuses_an_op_by_name(tmp_path):

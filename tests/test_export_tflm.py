@@ -29,25 +29,42 @@ def test_arena_is_measured_and_padded(checked):
     assert result.arena_with_margin % 16 == 0
 
 
-def test_minimum_arena_is_tight(checked):
-    """The reported minimum runs under TFLM, 16 bytes less does not (each in its own process)."""
-    flatbuffer, result = checked
+def _runs(flatbuffer, arena, shape):
+    """Whether TFLM allocates and invokes the model in `arena` bytes (own process)."""
     script = (
         "import sys, numpy as np\n"
         "from tflite_micro.python.tflite_micro import runtime\n"
         "i = runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=int(sys.argv[2]))\n"
-        "i.set_input(np.zeros((1, 4, 4), np.int8), 0); i.invoke()\n"
+        f"i.set_input(np.zeros((1, *{tuple(shape)}), np.int8), 0); i.invoke()\n"
     )
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+        f.write(flatbuffer)
+        f.flush()
+        return subprocess.run([sys.executable, "-c", script, f.name, str(arena)],
+                              capture_output=True).returncode == 0
 
-    def runs(arena):
-        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-            f.write(flatbuffer)
-            f.flush()
-            return subprocess.run([sys.executable, "-c", script, f.name, str(arena)],
-                                  capture_output=True).returncode == 0
 
-    assert runs(result.arena_bytes)
-    assert not runs(result.arena_bytes - 16)
+def test_minimum_arena_is_tight(checked):
+    """The reported minimum runs under TFLM, 16 bytes less does not (each in its own process)."""
+    flatbuffer, result = checked
+    assert _runs(flatbuffer, result.arena_bytes, (4, 4))
+    assert not _runs(flatbuffer, result.arena_bytes - 16, (4, 4))
+
+
+def test_per_channel_dense_arena_search_survives_tflm_abort():
+    """Per-channel FULLY_CONNECTED: at some arena sizes just short of the minimum (1232 of
+    1248 bytes here) TFLM kills the process in Prepare; the search must count that as too
+    small and still find the tight minimum."""
+    from dynhp_tf._keras import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+    x = samples(64, shape=(6,))
+    flatbuffer = quantize_int8(model, x, per_channel_dense=True)
+    result = check_with_tflm(flatbuffer, model, x, arena_margin=0.0)
+    assert result.tflm_vs_tflite_differing == 0
+    assert _runs(flatbuffer, result.arena_bytes, (6,))
+    assert not _runs(flatbuffer, result.arena_bytes - 16, (6,))
 
 
 def test_ops_are_exactly_those_in_the_model(checked):
