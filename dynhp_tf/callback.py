@@ -27,6 +27,8 @@ from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule
 
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
+# When the batch grows: after every pruning event, or once after the schedule's last one.
+BATCH_GROWTH = ("events", "after_schedule")
 # Training samples that re-estimate BatchNorm statistics after each pruning event.
 BATCHNORM_SAMPLES = 2048
 LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/train_memory_bytes",
@@ -86,6 +88,9 @@ class DynHPCallback(keras.callbacks.Callback):
             unless the board runs per-channel) and leaves them on it, with the hidden Dense/Conv
             outputs and the logits rounded to their int8 grid too, so the int8 model agrees
             better with the float one; removed neurons stay removed. Result in `cb.int8_finetune`.
+        batch_growth: "events" (default) grows the batch after every pruning event;
+            "after_schedule" keeps `batch_size` while pruning and grows once, after the last
+            event, so only the fine-tuning epochs train at the larger batch.
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)
@@ -98,7 +103,7 @@ class DynHPCallback(keras.callbacks.Callback):
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
                  flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None,
-                 int8_finetune_epochs=0):
+                 int8_finetune_epochs=0, batch_growth="events"):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
@@ -139,6 +144,9 @@ class DynHPCallback(keras.callbacks.Callback):
             raise ValueError(f"ranking_cost: expected one of {sorted(COSTS)} or None, got {ranking_cost!r}")
         self.ranking_cost = ranking_cost
         self.int8_finetune_epochs = integer("int8_finetune_epochs", int8_finetune_epochs, 0)
+        if batch_growth not in BATCH_GROWTH:
+            raise ValueError(f"batch_growth: expected one of {list(BATCH_GROWTH)}, got {batch_growth!r}")
+        self.batch_growth = batch_growth
         self.int8_finetune = None
         self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
         self.target_compression = None if target_compression is None else float(target_compression)
@@ -179,6 +187,7 @@ class DynHPCallback(keras.callbacks.Callback):
             "target_board": self.target_board,
             "ranking_cost": self.ranking_cost,
             "int8_finetune_epochs": self.int8_finetune_epochs,
+            "batch_growth": self.batch_growth,
             **self.explicit_limits,
         }
 
@@ -271,7 +280,8 @@ class DynHPCallback(keras.callbacks.Callback):
                           "but batch growth is off", stacklevel=2)
         else:
             self.stream.batch_size = initial_batch
-            self._grow_batch()
+            if self.batch_growth == "events":
+                self._grow_batch()
 
     def _step(self, iterator):
         logs = self.trainer.step(iterator) if self.trainer.compact is not None else self.driver.own_step(iterator)
@@ -303,7 +313,8 @@ class DynHPCallback(keras.callbacks.Callback):
         self._shrink(self.masks.keep)
         if progress is not None and self.stream is not None:
             self._recalibrate_batchnorm()
-            self._grow_batch()
+            if self.batch_growth == "events" or progress == 1.0:  # 1.0: the schedule's last event
+                self._grow_batch()
         record = self._record(epoch)
         self.history.append(record)
         if logs is not None:

@@ -114,6 +114,18 @@ def test_equal_steps_gives_growing_dynhp_dense_training_step_count(runner, tiny_
 
 
 @legacy_only
+def test_dynhp_keeps_the_callbacks_batch_cap_in_every_fairness_mode(runner):
+    import inspect
+
+    default = inspect.signature(runner.DynHPCallback).parameters["max_batch_size"].default
+    for fairness in runner.FAIRNESS:
+        assert runner.dynhp_settings({"fairness": fairness})["max_batch_size"] == default
+        assert runner.dynhp_settings({"fairness": fairness, "max_batch_size": 1024})["max_batch_size"] == 1024
+        fixed = runner.dynhp_settings({"fairness": fairness, "max_batch_size": 1024}, grow_batch=False)
+        assert fixed["max_batch_size"] == runner.BATCH_SIZE
+
+
+@legacy_only
 def test_equal_memory_trains_narrow_networks_at_the_largest_batch_that_fits(runner, tiny_data):
     cfg = {"epochs": 2, "fairness": "memory"}
     budget = runner.training_memory(runner.lenet300100(), runner.BATCH_SIZE, "adam").total
