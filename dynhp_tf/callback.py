@@ -91,6 +91,9 @@ class DynHPCallback(keras.callbacks.Callback):
         batch_growth: "events" (default) grows the batch after every pruning event;
             "after_schedule" keeps `batch_size` while pruning and grows once, after the last
             event, so only the fine-tuning epochs train at the larger batch.
+        layer_floor: 0 (default, off) or a share in (0, 1]: at each event no layer is pruned
+            below that share of the width uniform pruning to the event's size would leave it
+            (`dynhp_tf.selection.uniform_floors`), so a small early conv layer cannot collapse.
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)
@@ -103,7 +106,7 @@ class DynHPCallback(keras.callbacks.Callback):
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
                  flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None,
-                 int8_finetune_epochs=0, batch_growth="events"):
+                 int8_finetune_epochs=0, batch_growth="events", layer_floor=0.0):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
@@ -147,6 +150,9 @@ class DynHPCallback(keras.callbacks.Callback):
         if batch_growth not in BATCH_GROWTH:
             raise ValueError(f"batch_growth: expected one of {list(BATCH_GROWTH)}, got {batch_growth!r}")
         self.batch_growth = batch_growth
+        self.layer_floor = number("layer_floor", layer_floor, 0)
+        if self.layer_floor > 1:  # above 1 the floors together could exceed the target
+            raise ValueError(f"layer_floor: expected a number in [0, 1], got {layer_floor!r}")
         self.int8_finetune = None
         self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
         self.target_compression = None if target_compression is None else float(target_compression)
@@ -188,6 +194,7 @@ class DynHPCallback(keras.callbacks.Callback):
             "ranking_cost": self.ranking_cost,
             "int8_finetune_epochs": self.int8_finetune_epochs,
             "batch_growth": self.batch_growth,
+            "layer_floor": self.layer_floor,
             **self.explicit_limits,
         }
 
@@ -384,7 +391,7 @@ class DynHPCallback(keras.callbacks.Callback):
         target = self.dense_params - (self.dense_params - final) * progress
         if self.graph.params(self._kept()) > target:
             self.masks.update(select(self.graph, self.masks.keep, scores, target, self.min_neurons,
-                                     self.width_multiple, cost=self.ranking_cost))
+                                     self.width_multiple, cost=self.ranking_cost, layer_floor=self.layer_floor))
 
     def _largest_fitting(self, scores) -> int:
         found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,

@@ -200,6 +200,8 @@ def test_after_schedule_growth_keeps_the_batch_while_pruning_then_grows_once():
     assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01 * np.sqrt(batches[-1] / 16))
     with pytest.raises(ValueError, match="batch_growth"):
         DynHPCallback(target_compression=4, batch_growth="steps")
+    with pytest.raises(ValueError, match="layer_floor"):
+        DynHPCallback(target_compression=4, layer_floor=1.5)
 
 
 def test_learning_rate_schedule_is_left_alone_with_a_warning():

@@ -12,7 +12,7 @@ import pytest
 from benchmarks import compare
 from dynhp_tf._keras import keras
 from dynhp_tf.groups import pruning_groups
-from dynhp_tf.selection import select
+from dynhp_tf.selection import select, uniform_floors
 
 L = keras.layers
 
@@ -49,6 +49,19 @@ def test_cost_aware_ranking_refuses_an_unknown_cost():
     graph, keep = _two_groups()
     with pytest.raises(ValueError, match="cost"):
         select(graph, keep, [np.ones(g.size) for g in graph.groups], 100, cost="flops")
+
+
+def test_layer_floor_keeps_a_layer_that_scores_would_empty():
+    graph, keep = _two_groups()
+    # Scores are normalised per group: one strong neuron makes the others in group 1 look useless.
+    scores = [np.ones(50), np.array([1.0, 0.01, 0.01, 0.01, 0.01])]
+    target = graph.params() / 2
+    assert int(select(graph, keep, scores, target)[1].sum()) == 1
+    uniform = uniform_floors(graph, target, 1.0)
+    assert graph.params(uniform) <= target < graph.params([w + 1 for w in uniform])  # one ratio for all
+    floored = select(graph, keep, scores, target, layer_floor=0.7)
+    widths = [int(k.sum()) for k in floored]
+    assert widths[1] == uniform_floors(graph, target, 0.7)[1] >= 2 and graph.params(widths) <= target
 
 
 def test_compare_modes_write_separate_results_and_parse_full_data():
