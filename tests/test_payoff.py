@@ -216,3 +216,13 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
         reuse(write("short.json", "memory", ["dense"], epochs=3), epochs)
     with pytest.raises(SystemExit, match="train identically"):
         reuse(memory, epochs, ["scratch"])
+    # An attempt at other DynHP settings reuses only the dense baseline, which does not read them.
+    attempt = write("a.json", "epochs", ["dynhp"])
+    config = json.loads(attempt.read_text())
+    config["meta"]["config"]["layer_floor"] = 0.7
+    attempt.write_text(json.dumps(config))
+    assert reuse(epochs, attempt, ["dense"]) == 1
+    with pytest.raises(SystemExit, match="DynHP settings"):
+        reuse(write("short2.json", "epochs", ["dense"], epochs=3), attempt, ["dense"])
+    with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
+        reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"])
