@@ -28,6 +28,8 @@ ATTEMPTS = {
     "floor-0.7": "no layer below 0.7 of its uniformly pruned width (`layer_floor=0.7`)",
     "growth-after-schedule": "the batch grows once, after the schedule's last event "
                              "(`batch_growth='after_schedule'`)",
+    "floor-0.7-growth-after-schedule": "both: `layer_floor=0.7` and `batch_growth='after_schedule'`, with "
+                                       "every contender that copies DynHP",
 }
 
 
@@ -89,8 +91,10 @@ def _between(a, b, network, compression, contender_a, contender_b):
 def attempt_table(base, attempt, network) -> list[str]:
     """One attempt against the default settings (same protocol, same seeds), contender by contender."""
     header = ["compression", "contender", "int8 TFLM acc % (default)", "int8 TFLM acc % (attempt)",
-              "attempt − default", "attempt − dense", "attempt − fixed batch (default)", "widths (default)",
+              "attempt − default", "attempt − dense", "attempt − fixed batch", "widths (default)",
               "widths (attempt)"]
+    # The fixed-batch ablation under the attempt's own settings when it was run, else the default's.
+    fixed = attempt if any(r["contender"] == "dynhp_fixed_batch" for r in attempt["runs"]) else base
     rows = []
     for c in sorted({r["compression"] for r in attempt["runs"] if r["compression"]}):
         for contender in ("dynhp", "dynhp_fixed_batch", "scratch", "prune_once"):
@@ -101,7 +105,8 @@ def attempt_table(base, attempt, network) -> list[str]:
                          _pct(_stat(attempt, network, contender, c, "int8_tflm_accuracy")),
                          _pct(_between(attempt, base, network, c, contender, contender), True),
                          _pct(_between(attempt, base, network, c, contender, "dense"), True),
-                         _pct(_between(attempt, base, network, c, contender, "dynhp_fixed_batch"), True),
+                         _pct(_between(attempt, fixed, network, c, contender, "dynhp_fixed_batch"), True)
+                         if contender != "dynhp_fixed_batch" else "",
                          " / ".join(_widths(r) for r in a), " / ".join(_widths(r) for r in b)])
     return _table(header, rows)
 
@@ -161,8 +166,9 @@ def section(mode: str) -> str:
         if not found:
             continue
         lines += [f"### Attempt: {title}, equal epochs" + (", quick mode only" if quick else ""), "",
-                  "*Default* is the equal-epochs run above (the callback's defaults); differences are per "
-                  "seed, in points. Widths are per layer in model order, one entry per seed.", ""]
+                  "*Default* is the equal-epochs run above (the callback's defaults of that run); differences "
+                  "are per seed, in points; *fixed batch* is the attempt's own fixed-batch run when it has "
+                  "one, else the default's. Widths are per layer in model order, one entry per seed.", ""]
         for network, base, attempt in found:
             cfg = attempt["meta"]["config"]
             lines += [f"**{attempt['meta']['networks'][network]['title']}**: {cfg['seeds']} seed(s), "
