@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="when DynHP's batch grows (attempt; default the callback's: after every event)")
     parser.add_argument("--layer-floor", type=float,
                         help="DynHP and prune-once keep each layer at >= this share of its uniformly pruned width "
-                             "(attempt; default off)")
+                             "(default the callback's 0.7; 0 turns it off)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
                         help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
@@ -106,7 +106,7 @@ def config_from_args(args) -> dict:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
     for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor"):
-        if getattr(args, key, None):
+        if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config
 

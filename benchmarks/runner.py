@@ -34,8 +34,10 @@ from dynhp_tf.converters.rebuild import compact_model  # noqa: E402
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
 TFMOT_FREQUENCY = 100  # tfmot's documented default pruning frequency, in steps
-# DynHPCallback's defaults since commit 3a5cd9c, pinned here so results do not drift with them.
-DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic"}
+# DynHPCallback's defaults, pinned here so results do not drift with them: since commit 3a5cd9c,
+# plus layer_floor=0.7 since session 6 (results files before it record layer_floor 0.0).
+DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic",
+                  "layer_floor": 0.7}
 CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch", "prune_once")
 # Fairness modes (issue 16). epochs: every contender trains the same epochs. steps: the same
 # optimizer steps as dense training at batch 32 (DynHP's growing batch takes fewer steps per
@@ -115,7 +117,7 @@ def dynhp_settings(cfg, grow_batch: bool = True) -> dict:
     The same in every fairness mode; the fixed-batch ablation caps the batch at BATCH_SIZE.
     """
     settings = dict(DYNHP_SETTINGS, **{k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size",
-                                                           "batch_growth", "layer_floor") if cfg.get(k)})
+                                                           "batch_growth", "layer_floor") if cfg.get(k) is not None})
     return settings if grow_batch else dict(settings, max_batch_size=BATCH_SIZE)
 
 

@@ -91,9 +91,11 @@ class DynHPCallback(keras.callbacks.Callback):
         batch_growth: "events" (default) grows the batch after every pruning event;
             "after_schedule" keeps `batch_size` while pruning and grows once, after the last
             event, so only the fine-tuning epochs train at the larger batch.
-        layer_floor: 0 (default, off) or a share in (0, 1]: at each event no layer is pruned
-            below that share of the width uniform pruning to the event's size would leave it
-            (`dynhp_tf.selection.uniform_floors`), so a small early conv layer cannot collapse.
+        layer_floor: a share in [0, 1] (default 0.7; 0 turns it off): at each event no layer is
+            pruned below that share of the width uniform pruning to the event's size would leave
+            it (`dynhp_tf.selection.uniform_floors`), so a small early conv layer cannot collapse
+            (the LeNet-5-style CNN at 10x kept 1 of 6 conv1 filters in 2 of 3 seeds without it:
+            +1.4 int8 points with it; LeNet-300-100 unchanged; docs/benchmarks.md, payoff).
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)
@@ -106,7 +108,7 @@ class DynHPCallback(keras.callbacks.Callback):
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
                  flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None,
-                 int8_finetune_epochs=0, batch_growth="events", layer_floor=0.0):
+                 int8_finetune_epochs=0, batch_growth="events", layer_floor=0.7):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
@@ -395,7 +397,7 @@ class DynHPCallback(keras.callbacks.Callback):
 
     def _largest_fitting(self, scores) -> int:
         found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,
-                                self.min_neurons, self.width_multiple)
+                                self.min_neurons, self.width_multiple, self.layer_floor)
         # None cannot happen after on_train_begin's check, unless min_neurons changed since.
         return smallest_params(self.graph, self.min_neurons, self.width_multiple) if found is None else found[0]
 

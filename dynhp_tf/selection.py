@@ -40,7 +40,8 @@ def uniform_floors(graph: PruningGraph, target_params: float, share: float, mult
     for _ in range(40):  # params grow with the ratio: bisect for the largest ratio within the target
         middle = (low + high) / 2
         low, high = (middle, high) if graph.params(widths(middle)) <= target_params else (low, middle)
-    return [min(n, -(-math.ceil(share * low * n) // multiple) * multiple) for n in sizes]
+    # Rounded down to the width multiple: rounding up could lift a floor above the uniform width.
+    return [min(n, math.ceil(share * low * n) // multiple * multiple) for n in sizes]
 
 
 # What a neuron costs when ranking by score per cost: the network's count at given widths.
