@@ -225,4 +225,8 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
     with pytest.raises(SystemExit, match="DynHP settings"):
         reuse(write("short2.json", "epochs", ["dense"], epochs=3), attempt, ["dense"])
     with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
-        reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"])
+        reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"])  # the fixed batch reads the layer floor
+    del config["meta"]["config"]["layer_floor"]
+    config["meta"]["config"]["batch_growth"] = "after_schedule"  # the fixed batch never grows: unread
+    attempt.write_text(json.dumps(config))
+    assert reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"]) == 2
