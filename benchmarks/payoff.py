@@ -30,6 +30,8 @@ ATTEMPTS = {
                              "(`batch_growth='after_schedule'`)",
     "floor-0.7-growth-after-schedule": "both: `layer_floor=0.7` and `batch_growth='after_schedule'`, with "
                                        "every contender that copies DynHP",
+    "defaults-s6": "the session-6 defaults (`layer_floor=0.7`), with every contender that copies DynHP "
+                   "(the callback's defaults the targets name)",
 }
 
 
