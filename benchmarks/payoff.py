@@ -20,7 +20,7 @@ from benchmarks.report import (CONTENDERS, LABELS, _cx, _fits, _int, _paired, _p
 from benchmarks.sections import replace_section
 
 DOCS = compare.ROOT / "docs" / "benchmarks.md"
-# Issue 16's attempts, each one change against the defaults on the equal-epochs protocol (same
+# Issue 16's attempts, each one change against the base run on the equal-epochs protocol (same
 # seeds; DynHP only unless stated): results-file suffix -> what changed.
 ATTEMPTS = {
     "cost-params": "rank neurons by score per parameter saved (`ranking_cost='params'`)",
@@ -91,11 +91,11 @@ def _between(a, b, network, compression, contender_a, contender_b):
 
 
 def attempt_table(base, attempt, network) -> list[str]:
-    """One attempt against the default settings (same protocol, same seeds), contender by contender."""
-    header = ["compression", "contender", "int8 TFLM acc % (default)", "int8 TFLM acc % (attempt)",
-              "attempt − default", "attempt − dense", "attempt − fixed batch", "widths (default)",
+    """One attempt against the base run (same protocol, same seeds), contender by contender."""
+    header = ["compression", "contender", "int8 TFLM acc % (base)", "int8 TFLM acc % (attempt)",
+              "attempt − base", "attempt − dense", "attempt − fixed batch", "widths (base)",
               "widths (attempt)"]
-    # The fixed-batch ablation under the attempt's own settings when it was run, else the default's.
+    # The fixed-batch ablation under the attempt's own settings when it was run, else the base's.
     fixed = attempt if any(r["contender"] == "dynhp_fixed_batch" for r in attempt["runs"]) else base
     rows = []
     for c in sorted({r["compression"] for r in attempt["runs"] if r["compression"]}):
@@ -168,9 +168,9 @@ def section(mode: str) -> str:
         if not found:
             continue
         lines += [f"### Attempt: {title}, equal epochs" + (", quick mode only" if quick else ""), "",
-                  "*Default* is the equal-epochs run above (the callback's defaults of that run); differences "
-                  "are per seed, in points; *fixed batch* is the attempt's own fixed-batch run when it has "
-                  "one, else the default's. Widths are per layer in model order, one entry per seed.", ""]
+                  "*Base* is the equal-epochs run above (the callback's defaults when it ran: no layer floor, "
+                  "growth after every event); differences are per seed, in points; *fixed batch* is the "
+                  "attempt's own fixed-batch run when it has one (or copied in), else the base's. Widths are per layer in model order, one entry per seed.", ""]
         for network, base, attempt in found:
             cfg = attempt["meta"]["config"]
             lines += [f"**{attempt['meta']['networks'][network]['title']}**: {cfg['seeds']} seed(s), "
