@@ -167,10 +167,12 @@ def section(mode: str) -> str:
         found = [(n, base, attempt) for n, base, attempt in found if attempt]
         if not found:
             continue
-        lines += [f"### Attempt: {title}, equal epochs" + (", quick mode only" if quick else ""), "",
-                  "*Base* is the equal-epochs run above (the callback's defaults when it ran: no layer floor, "
-                  "growth after every event); differences are per seed, in points; *fixed batch* is the "
-                  "attempt's own fixed-batch run when it has one (or copied in), else the base's. Widths are per layer in model order, one entry per seed.", ""]
+        if not any(line.startswith("*Base* is") for line in lines):  # explained once, before the first
+            lines += ["*Base* is the equal-epochs run above (the callback's defaults when it ran: no layer floor, "
+                      "growth after every event). In each attempt's table differences are per seed, in points; "
+                      "*fixed batch* is the attempt's own fixed-batch run when it has one (or copied in), else "
+                      "the base's. Widths are per layer in model order, one entry per seed.", ""]
+        lines += [f"### Attempt: {title}, equal epochs" + (", quick mode only" if quick else ""), ""]
         for network, base, attempt in found:
             cfg = attempt["meta"]["config"]
             lines += [f"**{attempt['meta']['networks'][network]['title']}**: {cfg['seeds']} seed(s), "
