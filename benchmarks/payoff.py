@@ -114,7 +114,7 @@ def attempt_table(base, attempt, network) -> list[str]:
 
 
 def load_attempt(mode: str, network: str, suffix: str) -> dict | None:
-    """An attempt's equal-epochs results: `<mode>_epochs_<network>_<suffix>.json`, else `<mode>_epochs_<suffix>.json`."""
+    """An attempt's equal-epochs results: `<mode>_epochs_<network>_<suffix>.json`, else without the network."""
     folder = compare.outputs(mode, "memory")[0].parent
     for path in (folder / f"{mode}_epochs_{network}_{suffix}.json", folder / f"{mode}_epochs_{suffix}.json"):
         found = _load(path)
@@ -141,9 +141,9 @@ def section(mode: str) -> str:
               "contender's modeled training memory may exceed dense training's at batch 32; DynHP grows its "
               "batch into that budget up to the callback's default cap of 256; from-scratch and prune-once "
               "(after its pruning step) train at the largest batch that fits, capped at 2048, with the "
-              "learning rate scaled by sqrt(batch/32); tfmot keeps a mask per weight and does not fit). *Prune once* trains dense "
-              "for DynHP's pruning epochs, removes neurons once by the same importance to DynHP's size and "
-              "fine-tunes for the rest. Accuracy is int8 on the real TFLM kernels; *DynHP (growing) − this* "
+              "learning rate scaled by sqrt(batch/32); tfmot keeps a mask per weight and does not fit). "
+              "*Prune once* trains dense for DynHP's pruning epochs, removes neurons once by the same "
+              "importance to DynHP's size and fine-tunes for the rest. Accuracy is int8 on the real TFLM kernels; *DynHP (growing) − this* "
               "is the per-seed paired difference in points (positive: DynHP better).", ""]
     for fairness in compare.FAIRNESS:
         lines.append(f"### Equal {fairness}")

@@ -34,8 +34,8 @@ def reuse(source: pathlib.Path, target: pathlib.Path, contenders=IDENTICAL) -> i
     ignored = DIFFERENT_KEYS + tuple(k for k in DYNHP_KEYS if all(k in UNREAD[c] for c in contenders))
     a, b = ({k: v for k, v in r["meta"]["config"].items() if k not in ignored} for r in (src, dst))
     if a != b:
-        raise SystemExit(f"reuse: {source} and {target} differ beyond the fairness mode"
-                         f"{' and DynHP settings it does not read' if len(ignored) > len(DIFFERENT_KEYS) else ''}: {a} vs {b}")
+        extra = " and DynHP settings it does not read" if len(ignored) > len(DIFFERENT_KEYS) else ""
+        raise SystemExit(f"reuse: {source} and {target} differ beyond the fairness mode{extra}: {a} vs {b}")
     copied = [dict(r, copied_from=source.name) for r in src["runs"] if r["contender"] in contenders]
     dst["runs"] = [r for r in dst["runs"] if r["contender"] not in contenders] + copied
     meta = dst["meta"]
