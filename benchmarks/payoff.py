@@ -113,6 +113,10 @@ def attempt_table(base, attempt, network) -> list[str]:
     return _table(header, rows)
 
 
+def _own_minutes(results) -> float:
+    return sum(r.get("wall_seconds", 0.0) for r in results["runs"] if not r.get("copied_from")) / 60
+
+
 def load_attempt(mode: str, network: str, suffix: str) -> dict | None:
     """An attempt's equal-epochs results: `<mode>_epochs_<network>_<suffix>.json`, else without the network."""
     folder = compare.outputs(mode, "memory")[0].parent
@@ -177,7 +181,7 @@ def section(mode: str) -> str:
             cfg = attempt["meta"]["config"]
             lines += [f"**{attempt['meta']['networks'][network]['title']}**: {cfg['seeds']} seed(s), "
                       f"{cfg['epochs']} epochs, {cfg['train_samples']:,} training samples; "
-                      f"{attempt['meta'].get('elapsed_seconds', 0) / 60:.1f} minutes, commit "
+                      f"{_own_minutes(attempt):.1f} minutes (runs copied in not counted), commit "
                       f"`{attempt['meta'].get('git_commit')}`.", ""]
             lines += attempt_table(base, attempt, network) + [""]
     return "\n".join(lines)
