@@ -69,7 +69,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr-scaling", choices=("none", "linear", "sqrt"),
                         help="DynHP's learning rate as its batch grows (attempt; default the callback's sqrt)")
     parser.add_argument("--max-batch", type=int, dest="max_batch_size",
-                        help="DynHP's batch cap (attempt; default 256, or 2048 with --mode memory)")
+                        help="DynHP's batch cap (attempt; default the callback's 256 in every mode)")
+    parser.add_argument("--batch-growth", choices=("events", "after_schedule"),
+                        help="when DynHP's batch grows (attempt; default the callback's: after every event)")
+    parser.add_argument("--layer-floor", type=float,
+                        help="DynHP and prune-once keep each layer at >= this share of its uniformly pruned width "
+                             "(default the callback's 0.7; 0 turns it off)")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
                         help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
@@ -100,8 +105,8 @@ def config_from_args(args) -> dict:
         if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
-    for key in ("ranking_cost", "lr_scaling", "max_batch_size"):
-        if getattr(args, key, None):
+    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor"):
+        if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config
 

@@ -4,8 +4,8 @@
     python -m benchmarks.payoff           # from the full-mode results
 
 Reads the results of `benchmarks.compare --mode epochs|steps|memory` (and, when present, the
-`--ranking-cost params` attempt) and writes one table per fairness mode: every contender's int8
-TFLM accuracy next to its device size and training memory, and DynHP's paired differences.
+attempts in ATTEMPTS) and writes one table per fairness mode: every contender's int8 TFLM
+accuracy next to its device size and training memory, and DynHP's paired differences.
 No TensorFlow needed.
 """
 from __future__ import annotations
@@ -20,7 +20,19 @@ from benchmarks.report import (CONTENDERS, LABELS, _cx, _fits, _int, _paired, _p
 from benchmarks.sections import replace_section
 
 DOCS = compare.ROOT / "docs" / "benchmarks.md"
-ATTEMPTS = {"params": "score per parameter saved"}  # ranking costs tried, on equal epochs
+# Issue 16's attempts, each one change against the base run on the equal-epochs protocol (same
+# seeds; DynHP only unless stated): results-file suffix -> what changed.
+ATTEMPTS = {
+    "cost-params": "rank neurons by score per parameter saved (`ranking_cost='params'`)",
+    "cost-macs": "rank neurons by score per MAC saved (`ranking_cost='macs'`)",
+    "floor-0.7": "no layer below 0.7 of its uniformly pruned width (`layer_floor=0.7`)",
+    "growth-after-schedule": "the batch grows once, after the schedule's last event "
+                             "(`batch_growth='after_schedule'`)",
+    "floor-0.7-growth-after-schedule": "both: `layer_floor=0.7` and `batch_growth='after_schedule'`, with "
+                                       "every contender that copies DynHP",
+    "defaults-s6": "the session-6 defaults (`layer_floor=0.7`), with every contender that copies DynHP "
+                   "(the callback's defaults the targets name)",
+}
 
 
 def _load(path: pathlib.Path) -> dict | None:
@@ -71,20 +83,48 @@ def _paired_to_dense(results, network, compression, contender):
     return mean_std([growing[s] - dense[s] for s in sorted(growing.keys() & dense.keys())])
 
 
+def _between(a, b, network, compression, contender_a, contender_b):
+    """Per-seed paired int8 TFLM differences between runs of two results files (dense pairs by seed)."""
+    first = {r["seed"]: r["int8_tflm_accuracy"] for r in _runs(a, network, contender_a, compression)}
+    second = {r["seed"]: r["int8_tflm_accuracy"] for r in _runs(b, network, contender_b, compression)}
+    return mean_std([first[s] - second[s] for s in sorted(first.keys() & second.keys())])
+
+
 def attempt_table(base, attempt, network) -> list[str]:
-    """The ranking attempt against the default ranking, contender by contender."""
-    header = ["compression", "contender", "int8 TFLM acc % (default ranking)", "int8 TFLM acc % (cost-aware)",
-              "widths (default)", "widths (cost-aware)"]
+    """One attempt against the base run (same protocol, same seeds), contender by contender."""
+    header = ["compression", "contender", "int8 TFLM acc % (base)", "int8 TFLM acc % (attempt)",
+              "attempt − base", "attempt − dense", "attempt − fixed batch", "widths (base)",
+              "widths (attempt)"]
+    # The fixed-batch ablation under the attempt's own settings when it was run, else the base's.
+    fixed = attempt if any(r["contender"] == "dynhp_fixed_batch" for r in attempt["runs"]) else base
     rows = []
     for c in sorted({r["compression"] for r in attempt["runs"] if r["compression"]}):
-        for contender in ("dynhp", "dynhp_fixed_batch", "prune_once"):
+        for contender in ("dynhp", "dynhp_fixed_batch", "scratch", "prune_once"):
             a, b = _runs(base, network, contender, c), _runs(attempt, network, contender, c)
             if not a or not b:
                 continue
             rows.append([_cx(c), LABELS[contender], _pct(_stat(base, network, contender, c, "int8_tflm_accuracy")),
                          _pct(_stat(attempt, network, contender, c, "int8_tflm_accuracy")),
+                         _pct(_between(attempt, base, network, c, contender, contender), True),
+                         _pct(_between(attempt, base, network, c, contender, "dense"), True),
+                         _pct(_between(attempt, fixed, network, c, contender, "dynhp_fixed_batch"), True)
+                         if contender != "dynhp_fixed_batch" else "",
                          " / ".join(_widths(r) for r in a), " / ".join(_widths(r) for r in b)])
     return _table(header, rows)
+
+
+def _own_minutes(results) -> float:
+    return sum(r.get("wall_seconds", 0.0) for r in results["runs"] if not r.get("copied_from")) / 60
+
+
+def load_attempt(mode: str, network: str, suffix: str) -> dict | None:
+    """An attempt's equal-epochs results: `<mode>_epochs_<network>_<suffix>.json`, else without the network."""
+    folder = compare.outputs(mode, "memory")[0].parent
+    for path in (folder / f"{mode}_epochs_{network}_{suffix}.json", folder / f"{mode}_epochs_{suffix}.json"):
+        found = _load(path)
+        if found and any(r["network"] == network for r in found["runs"]):
+            return found
+    return None
 
 
 def _widths(run) -> str:
@@ -102,11 +142,12 @@ def section(mode: str) -> str:
     lines += ["Modes: *equal epochs* (every contender the same epochs); *equal optimizer steps* (dense "
               "training's steps at batch 32; DynHP with a growing batch keeps its pruning schedule in epochs "
               "and fine-tunes until the steps are spent); *equal training memory* (the paper's setting: no "
-              "contender's modeled training memory may exceed dense training's at batch 32; the narrow "
-              "networks train at the largest batch that fits, capped at 2048, with the learning rate scaled "
-              "by sqrt(batch/32); tfmot keeps a mask per weight and does not fit). *Prune once* trains dense "
-              "for DynHP's pruning epochs, removes neurons once by the same importance to DynHP's size and "
-              "fine-tunes for the rest. Accuracy is int8 on the real TFLM kernels; *DynHP (growing) − this* "
+              "contender's modeled training memory may exceed dense training's at batch 32; DynHP grows its "
+              "batch into that budget up to the callback's default cap of 256; from-scratch and prune-once "
+              "(after its pruning step) train at the largest batch that fits, capped at 2048, with the "
+              "learning rate scaled by sqrt(batch/32); tfmot keeps a mask per weight and does not fit). "
+              "*Prune once* trains dense for DynHP's pruning epochs, removes neurons once by the same "
+              "importance to DynHP's size and fine-tunes for the rest. Accuracy is int8 on the real TFLM kernels; *DynHP (growing) − this* "
               "is the per-seed paired difference in points (positive: DynHP better).", ""]
     for fairness in compare.FAIRNESS:
         lines.append(f"### Equal {fairness}")
@@ -124,19 +165,24 @@ def section(mode: str) -> str:
                           f"{meta.get('planned_runs')} runs) in {meta.get('elapsed_seconds', 0) / 60:.1f} minutes "
                           f"on {meta.get('host')}, commit `{meta.get('git_commit')}`.", ""]
                 lines += contender_table(results, network) + [""]
-    base = _load(compare.outputs(mode, "epochs")[0])
-    for cost, title in ATTEMPTS.items():
-        attempt = _load(compare.outputs(mode, "epochs", cost)[0])
-        if base is None or attempt is None:
+    bases = {n: part for part in load_mode(mode, "epochs") for n in part["meta"].get("networks", {})}
+    for suffix, title in ATTEMPTS.items():
+        found = [(n, base, load_attempt(mode, n, suffix)) for n, base in bases.items()]
+        found = [(n, base, attempt) for n, base, attempt in found if attempt]
+        if not found:
             continue
-        lines += [f"### Attempt: rank neurons by {title} (`ranking_cost={cost!r}`), equal epochs"
-                  + (", quick mode only" if quick else ""), "",
-                  "`dynhp_tf.selection.select(cost=...)` divides each neuron block's score by what it saves, "
-                  "so cheap early conv filters are not removed as readily as expensive dense neurons. The "
-                  "callback's default stays score-only until the full protocol shows a gain. Widths are "
-                  "per layer in model order.", ""]
-        for network in attempt["meta"].get("networks", {}):
-            lines += [f"**{attempt['meta']['networks'][network]['title']}**", ""]
+        if not any(line.startswith("*Base* is") for line in lines):  # explained once, before the first
+            lines += ["*Base* is the equal-epochs run above (the callback's defaults when it ran: no layer floor, "
+                      "growth after every event). In each attempt's table differences are per seed, in points; "
+                      "*fixed batch* is the attempt's own fixed-batch run when it has one (or copied in), else "
+                      "the base's. Widths are per layer in model order, one entry per seed.", ""]
+        lines += [f"### Attempt: {title}, equal epochs" + (", quick mode only" if quick else ""), ""]
+        for network, base, attempt in found:
+            cfg = attempt["meta"]["config"]
+            lines += [f"**{attempt['meta']['networks'][network]['title']}**: {cfg['seeds']} seed(s), "
+                      f"{cfg['epochs']} epochs, {cfg['train_samples']:,} training samples; "
+                      f"{_own_minutes(attempt):.1f} minutes (runs copied in not counted), commit "
+                      f"`{attempt['meta'].get('git_commit')}`.", ""]
             lines += attempt_table(base, attempt, network) + [""]
     return "\n".join(lines)
 

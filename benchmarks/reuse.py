@@ -7,7 +7,8 @@ Dense training, DynHP with the batch fixed and tfmot train at batch 32 with the 
 the equal-epochs and the equal-memory mode (benchmarks.runner): running them twice only costs
 time. The target is run with `--contenders dynhp scratch prune_once`, then this copies the
 others in, each marked with `copied_from`. The two configurations must agree but for the
-fairness mode and the contender list. No TensorFlow needed.
+fairness mode and the contender list, and the DynHP settings the copied contenders do not read
+(UNREAD: an attempt at other DynHP settings reuses the dense baseline). No TensorFlow needed.
 """
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ import pathlib
 
 IDENTICAL = ("dense", "dynhp_fixed_batch", "tfmot")  # batch 32 and the same settings in every mode but steps
 DIFFERENT_KEYS = ("fairness", "contenders", "mode")
+# DynHP's settings (benchmarks.runner.dynhp_settings) a contender does not read, so its runs may
+# also be copied into a run that tries other values of them: dense reads none; the fixed-batch
+# ablation never grows its batch, so neither the cap, the growth policy nor the learning-rate
+# scaling reach it; tfmot copies DynHP's size, so it reads them all.
+DYNHP_KEYS = ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor")
+UNREAD = {"dense": DYNHP_KEYS, "dynhp_fixed_batch": ("lr_scaling", "max_batch_size", "batch_growth"), "tfmot": ()}
 
 
 def reuse(source: pathlib.Path, target: pathlib.Path, contenders=IDENTICAL) -> int:
@@ -24,9 +31,11 @@ def reuse(source: pathlib.Path, target: pathlib.Path, contenders=IDENTICAL) -> i
     src, dst = (json.loads(p.read_text()) for p in (source, target))
     if set(contenders) - set(IDENTICAL):
         raise SystemExit(f"reuse: --contenders: only {', '.join(IDENTICAL)} train identically across modes")
-    a, b = ({k: v for k, v in r["meta"]["config"].items() if k not in DIFFERENT_KEYS} for r in (src, dst))
+    ignored = DIFFERENT_KEYS + tuple(k for k in DYNHP_KEYS if all(k in UNREAD[c] for c in contenders))
+    a, b = ({k: v for k, v in r["meta"]["config"].items() if k not in ignored} for r in (src, dst))
     if a != b:
-        raise SystemExit(f"reuse: {source} and {target} differ beyond the fairness mode: {a} vs {b}")
+        extra = " and DynHP settings it does not read" if len(ignored) > len(DIFFERENT_KEYS) else ""
+        raise SystemExit(f"reuse: {source} and {target} differ beyond the fairness mode{extra}: {a} vs {b}")
     copied = [dict(r, copied_from=source.name) for r in src["runs"] if r["contender"] in contenders]
     dst["runs"] = [r for r in dst["runs"] if r["contender"] not in contenders] + copied
     meta = dst["meta"]

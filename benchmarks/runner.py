@@ -34,15 +34,21 @@ from dynhp_tf.converters.rebuild import compact_model  # noqa: E402
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
 TFMOT_FREQUENCY = 100  # tfmot's documented default pruning frequency, in steps
-# DynHPCallback's defaults since commit 3a5cd9c, pinned here so results do not drift with them.
-DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic"}
+# DynHPCallback's defaults, pinned here so results do not drift with them: since commit 3a5cd9c,
+# plus layer_floor=0.7 since session 6 (results files before it record layer_floor 0.0).
+DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic",
+                  "layer_floor": 0.7}
 CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch", "prune_once")
 # Fairness modes (issue 16). epochs: every contender trains the same epochs. steps: the same
 # optimizer steps as dense training at batch 32 (DynHP's growing batch takes fewer steps per
 # epoch, so it trains more epochs after its schedule ends). memory: the same epochs, and no
 # contender's modeled training memory exceeds dense training's at batch 32; every network
 # narrower than dense trains at the largest batch that budget allows (capped at MEMORY_MAX_BATCH),
-# with the learning rate scaled by sqrt(batch / 32) as DynHP does.
+# with the learning rate scaled by sqrt(batch / 32) as DynHP does. DynHP itself keeps the
+# callback's own cap (max_batch_size=256, the default the issue's targets name) in every mode,
+# unless --max-batch sets one: its budget is the same, only the cap would differ. Until
+# session 6 the memory mode let DynHP grow to MEMORY_MAX_BATCH, which cost 0.54 points on
+# LeNet-300-100 (docs/benchmarks.md, payoff_findings).
 FAIRNESS = ("epochs", "steps", "memory")
 MEMORY_MAX_BATCH = 2048
 RANKING_COSTS = (None, "params", "macs")  # dynhp_tf.selection.select's cost option
@@ -105,10 +111,14 @@ NETWORK_TITLES = {"lenet300100": "LeNet-300-100 (784-300-100-10)",
                   "resnet": "Residual CNN with BatchNorm (Conv16/2-[Conv16-Conv16]+Add-Pool-Conv32-GAP-Dense10)"}
 
 
-def dynhp_settings(cfg) -> dict:
-    """DYNHP_SETTINGS plus the run's ranking cost, learning-rate scaling and batch cap (attempts)."""
-    chosen = {k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size") if cfg.get(k)}
-    return dict(DYNHP_SETTINGS, **chosen)
+def dynhp_settings(cfg, grow_batch: bool = True) -> dict:
+    """DYNHP_SETTINGS plus the run's attempts (ranking cost, learning-rate scaling, batch cap, growth).
+
+    The same in every fairness mode; the fixed-batch ablation caps the batch at BATCH_SIZE.
+    """
+    settings = dict(DYNHP_SETTINGS, **{k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size",
+                                                           "batch_growth", "layer_floor") if cfg.get(k) is not None})
+    return settings if grow_batch else dict(settings, max_batch_size=BATCH_SIZE)
 
 
 def _compile(model, learning_rate=LEARNING_RATE):
@@ -218,7 +228,7 @@ def train_prune_once(build, data, cfg, seed, target_params):
     settings = dynhp_settings(cfg)
     scores = CRITERIA[settings["criterion"]](model, graph, None)
     keep = select(graph, [np.ones(g.size, bool) for g in graph.groups], scores, target_params,
-                  cost=settings.get("ranking_cost"))
+                  cost=settings.get("ranking_cost"), layer_floor=settings.get("layer_floor", 0.0))
     narrow = narrow_model(model, graph, keep)
     batch = _batch_for(narrow, cfg, len(x), budget)
     _compile(narrow, _scaled_rate(batch))
@@ -238,10 +248,7 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     keras.utils.set_random_seed(seed)
     model = _compile(build())
     dense_memory = _dense_memory(model)["total"]
-    settings = dict(dynhp_settings(cfg), **({} if grow_batch else {"max_batch_size": BATCH_SIZE}))
-    if grow_batch and cfg.get("fairness") == "memory":
-        # grows as far as the memory budget allows, unless the run sets its own cap (an attempt)
-        settings["max_batch_size"] = cfg.get("max_batch_size", MEMORY_MAX_BATCH)
+    settings = dynhp_settings(cfg, grow_batch)
     fairness = cfg.get("fairness", "epochs")
     end_epoch = PruningSchedule().end(cfg["epochs"])  # the schedule of an epochs-mode run, in every mode
     cb = DynHPCallback(target_compression=compression, seed=seed, verbose=0, end_epoch=end_epoch, **settings)

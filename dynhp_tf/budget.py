@@ -284,12 +284,13 @@ def meets(estimate: DeviceEstimate, limits: dict[str, int]) -> bool:
 
 
 def largest_fitting(plan: DevicePlan, keep, scores, limits: dict[str, int], per_channel_dense=False,
-                    min_neurons=1, multiple=1):
+                    min_neurons=1, multiple=1, layer_floor=0.0):
     """The largest network reachable from `keep` by pruning in `scores` order that meets `limits`.
 
     Returns (params, keep), or None when even the smallest network (`min_neurons`) misses.
-    Bisects the parameter target of `dynhp_tf.selection.select`: a smaller target removes a
-    superset of neurons, so every estimate only falls.
+    Bisects the parameter target of `dynhp_tf.selection.select` (with the same `layer_floor`
+    as the pruning that follows, so the network it returns is the one that pruning reaches): a
+    smaller target removes a superset of neurons, so every estimate only falls.
     """
     from dynhp_tf.selection import select, smallest_params
 
@@ -301,12 +302,12 @@ def largest_fitting(plan: DevicePlan, keep, scores, limits: dict[str, int], per_
     if fitting(keep):
         return graph.params([int(k.sum()) for k in keep]), keep
     low, high = smallest_params(graph, min_neurons, multiple), graph.params([int(k.sum()) for k in keep])
-    best = select(graph, keep, scores, low, min_neurons, multiple)
+    best = select(graph, keep, scores, low, min_neurons, multiple, layer_floor=layer_floor)
     if not fitting(best):
         return None
     while high - low > 1:
         middle = (low + high) // 2
-        candidate = select(graph, keep, scores, middle, min_neurons, multiple)
+        candidate = select(graph, keep, scores, middle, min_neurons, multiple, layer_floor=layer_floor)
         if fitting(candidate):
             low, best = middle, candidate
         else:

@@ -27,6 +27,8 @@ from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule
 
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
+# When the batch grows: after every pruning event, or once after the schedule's last one.
+BATCH_GROWTH = ("events", "after_schedule")
 # Training samples that re-estimate BatchNorm statistics after each pruning event.
 BATCHNORM_SAMPLES = 2048
 LOG_KEYS = ("dynhp/params", "dynhp/compression", "dynhp/batch_size", "dynhp/train_memory_bytes",
@@ -86,6 +88,14 @@ class DynHPCallback(keras.callbacks.Callback):
             unless the board runs per-channel) and leaves them on it, with the hidden Dense/Conv
             outputs and the logits rounded to their int8 grid too, so the int8 model agrees
             better with the float one; removed neurons stay removed. Result in `cb.int8_finetune`.
+        batch_growth: "events" (default) grows the batch after every pruning event;
+            "after_schedule" keeps `batch_size` while pruning and grows once, after the last
+            event, so only the fine-tuning epochs train at the larger batch.
+        layer_floor: a share in [0, 1] (default 0.7; 0 turns it off): at each event no layer is
+            pruned below that share of the width uniform pruning to the event's size would leave
+            it (`dynhp_tf.selection.uniform_floors`), so a small early conv layer cannot collapse
+            (the LeNet-5-style CNN at 10x kept 1 of 6 conv1 filters in 2 of 3 seeds without it:
+            +1.4 int8 points with it; LeNet-300-100 unchanged; docs/benchmarks.md, payoff).
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)
@@ -98,7 +108,7 @@ class DynHPCallback(keras.callbacks.Callback):
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
                  flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None,
-                 int8_finetune_epochs=0):
+                 int8_finetune_epochs=0, batch_growth="events", layer_floor=0.7):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
@@ -139,6 +149,12 @@ class DynHPCallback(keras.callbacks.Callback):
             raise ValueError(f"ranking_cost: expected one of {sorted(COSTS)} or None, got {ranking_cost!r}")
         self.ranking_cost = ranking_cost
         self.int8_finetune_epochs = integer("int8_finetune_epochs", int8_finetune_epochs, 0)
+        if batch_growth not in BATCH_GROWTH:
+            raise ValueError(f"batch_growth: expected one of {list(BATCH_GROWTH)}, got {batch_growth!r}")
+        self.batch_growth = batch_growth
+        self.layer_floor = number("layer_floor", layer_floor, 0)
+        if self.layer_floor > 1:  # above 1 the floors together could exceed the target
+            raise ValueError(f"layer_floor: expected a number in [0, 1], got {layer_floor!r}")
         self.int8_finetune = None
         self.schedule = PruningSchedule(start_epoch, end_epoch, frequency, schedule)
         self.target_compression = None if target_compression is None else float(target_compression)
@@ -179,6 +195,8 @@ class DynHPCallback(keras.callbacks.Callback):
             "target_board": self.target_board,
             "ranking_cost": self.ranking_cost,
             "int8_finetune_epochs": self.int8_finetune_epochs,
+            "batch_growth": self.batch_growth,
+            "layer_floor": self.layer_floor,
             **self.explicit_limits,
         }
 
@@ -271,7 +289,8 @@ class DynHPCallback(keras.callbacks.Callback):
                           "but batch growth is off", stacklevel=2)
         else:
             self.stream.batch_size = initial_batch
-            self._grow_batch()
+            if self.batch_growth == "events":
+                self._grow_batch()
 
     def _step(self, iterator):
         logs = self.trainer.step(iterator) if self.trainer.compact is not None else self.driver.own_step(iterator)
@@ -306,7 +325,8 @@ class DynHPCallback(keras.callbacks.Callback):
         self._shrink(self.masks.keep)
         if progress is not None and self.stream is not None:
             self._recalibrate_batchnorm()
-            self._grow_batch()
+            if self.batch_growth == "events" or progress == 1.0:  # 1.0: the schedule's last event
+                self._grow_batch()
         record = self._record(epoch)
         self.history.append(record)
         if logs is not None:
@@ -376,11 +396,11 @@ class DynHPCallback(keras.callbacks.Callback):
         target = self.dense_params - (self.dense_params - final) * progress
         if self.graph.params(self._kept()) > target:
             self.masks.update(select(self.graph, self.masks.keep, scores, target, self.min_neurons,
-                                     self.width_multiple, cost=self.ranking_cost))
+                                     self.width_multiple, cost=self.ranking_cost, layer_floor=self.layer_floor))
 
     def _largest_fitting(self, scores) -> int:
         found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,
-                                self.min_neurons, self.width_multiple)
+                                self.min_neurons, self.width_multiple, self.layer_floor)
         # None cannot happen after on_train_begin's check, unless min_neurons changed since.
         return smallest_params(self.graph, self.min_neurons, self.width_multiple) if found is None else found[0]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 
@@ -22,12 +23,34 @@ def _next_width(kept: int, floor: int, multiple: int) -> int | None:
     return width if width >= floor else None
 
 
+def uniform_floors(graph: PruningGraph, target_params: float, share: float, multiple: int = 1) -> list[int]:
+    """Per group, `share` of the width that pruning every group by one ratio to `target_params` gives.
+
+    Global ranking may empty a small early layer (a CNN's 6 conv1 filters went to 1 in 2 of 3
+    seeds) while wide layers keep plenty; this floor ties each layer to its share of the
+    network. With share <= 1 the floors together stay within the target, so it stays reachable.
+
+    Example:
+        >>> uniform_floors(graph, target_params=5_000, share=0.7)  # LeNet-5-style CNN at 10x
+        [2, 4, 25]
+    """
+    sizes = graph.sizes
+    widths = lambda r: [max(1, math.ceil(r * n)) for n in sizes]  # noqa: E731
+    low, high = 0.0, 1.0
+    for _ in range(40):  # params grow with the ratio: bisect for the largest ratio within the target
+        middle = (low + high) / 2
+        low, high = (middle, high) if graph.params(widths(middle)) <= target_params else (low, middle)
+    # Rounded down to the width multiple: rounding up could lift a floor above the uniform width.
+    return [min(n, math.ceil(share * low * n) // multiple * multiple) for n in sizes]
+
+
 # What a neuron costs when ranking by score per cost: the network's count at given widths.
 COSTS = {"params": PruningGraph.params, "macs": PruningGraph.macs}
 
 
 def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray], target_params: float,
-           min_neurons: int = 1, multiple: int = 1, cost: str | None = None) -> list[np.ndarray]:
+           min_neurons: int = 1, multiple: int = 1, cost: str | None = None,
+           layer_floor: float = 0.0) -> list[np.ndarray]:
     """Removes the least important neurons until the network has at most `target_params`.
 
     Scores are normalised within each group (divided by the mean over its kept neurons) and
@@ -44,6 +67,8 @@ def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray]
 
     Args:
         cost: None (default, score only), "params" or "macs".
+        layer_floor: 0 (default, off) or a share in (0, 1]: no group is pruned below that share
+            of its width under uniform pruning to `target_params` (`uniform_floors`).
 
     Example:
         >>> keep = select(graph, keep, scores, target_params=20_000, cost="params")
@@ -52,6 +77,8 @@ def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray]
         raise ValueError(f"cost: expected one of {sorted(COSTS)} or None, got {cost!r}")
     keep = [k.copy() for k in keep]
     floor = floors(graph, min_neurons, multiple)
+    if layer_floor:
+        floor = [max(f, u) for f, u in zip(floor, uniform_floors(graph, target_params, layer_floor, multiple))]
     normalised = []
     for k, s in zip(keep, scores):
         mean = float(np.mean(s[k])) if k.any() else 0.0

@@ -189,6 +189,21 @@ def test_linear_lr_scaling_follows_batch_growth():
     assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01 * cb.current_batch / 16)
 
 
+def test_after_schedule_growth_keeps_the_batch_while_pruning_then_grows_once():
+    model = compiled(mlp(), optimizer=keras.optimizers.SGD(0.01))
+    cb = DynHPCallback(target_compression=4, end_epoch=2, batch_growth="after_schedule", max_batch_size=64,
+                       verbose=0)
+    history = fit(model, cb, epochs=4, batch_size=16)
+    batches = history.history["dynhp/batch_size"]
+    assert batches[:2] == [16, 16] and 16 < batches[2] == batches[3] <= 64  # grows at epoch 2's event only
+    assert history.history["dynhp/compression"][1] > 1  # it pruned while the batch stayed put
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01 * np.sqrt(batches[-1] / 16))
+    with pytest.raises(ValueError, match="batch_growth"):
+        DynHPCallback(target_compression=4, batch_growth="steps")
+    with pytest.raises(ValueError, match="layer_floor"):
+        DynHPCallback(target_compression=4, layer_floor=1.5)
+
+
 def test_learning_rate_schedule_is_left_alone_with_a_warning():
     schedule = keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.9)
     model = compiled(mlp(), optimizer=keras.optimizers.Adam(schedule))

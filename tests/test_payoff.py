@@ -12,7 +12,7 @@ import pytest
 from benchmarks import compare
 from dynhp_tf._keras import keras
 from dynhp_tf.groups import pruning_groups
-from dynhp_tf.selection import select
+from dynhp_tf.selection import select, uniform_floors
 
 L = keras.layers
 
@@ -49,6 +49,19 @@ def test_cost_aware_ranking_refuses_an_unknown_cost():
     graph, keep = _two_groups()
     with pytest.raises(ValueError, match="cost"):
         select(graph, keep, [np.ones(g.size) for g in graph.groups], 100, cost="flops")
+
+
+def test_layer_floor_keeps_a_layer_that_scores_would_empty():
+    graph, keep = _two_groups()
+    # Scores are normalised per group: one strong neuron makes the others in group 1 look useless.
+    scores = [np.ones(50), np.array([1.0, 0.01, 0.01, 0.01, 0.01])]
+    target = graph.params() / 2
+    assert int(select(graph, keep, scores, target)[1].sum()) == 1
+    uniform = uniform_floors(graph, target, 1.0)
+    assert graph.params(uniform) <= target < graph.params([w + 1 for w in uniform])  # one ratio for all
+    floored = select(graph, keep, scores, target, layer_floor=0.7)
+    widths = [int(k.sum()) for k in floored]
+    assert widths[1] == uniform_floors(graph, target, 0.7)[1] >= 2 and graph.params(widths) <= target
 
 
 def test_compare_modes_write_separate_results_and_parse_full_data():
@@ -114,6 +127,18 @@ def test_equal_steps_gives_growing_dynhp_dense_training_step_count(runner, tiny_
 
 
 @legacy_only
+def test_dynhp_keeps_the_callbacks_batch_cap_in_every_fairness_mode(runner):
+    import inspect
+
+    default = inspect.signature(runner.DynHPCallback).parameters["max_batch_size"].default
+    for fairness in runner.FAIRNESS:
+        assert runner.dynhp_settings({"fairness": fairness})["max_batch_size"] == default
+        assert runner.dynhp_settings({"fairness": fairness, "max_batch_size": 1024})["max_batch_size"] == 1024
+        fixed = runner.dynhp_settings({"fairness": fairness, "max_batch_size": 1024}, grow_batch=False)
+        assert fixed["max_batch_size"] == runner.BATCH_SIZE
+
+
+@legacy_only
 def test_equal_memory_trains_narrow_networks_at_the_largest_batch_that_fits(runner, tiny_data):
     cfg = {"epochs": 2, "fairness": "memory"}
     budget = runner.training_memory(runner.lenet300100(), runner.BATCH_SIZE, "adam").total
@@ -151,7 +176,7 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
     # Equal epochs in one file, equal memory in a per-network part (run apart); steps not run.
     outputs("quick", "epochs")[0].write_text(json.dumps(results("epochs")))
     (tmp_path / "quick_memory_lenet5.json").write_text(json.dumps(results("memory")))
-    outputs("quick", "epochs", "params")[0].write_text(json.dumps(results("epochs", "params")))
+    (tmp_path / "quick_epochs_cost-params.json").write_text(json.dumps(results("epochs", "params")))  # an attempt
     monkeypatch.setattr(payoff.compare, "outputs", outputs)
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n")
@@ -191,3 +216,17 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
         reuse(write("short.json", "memory", ["dense"], epochs=3), epochs)
     with pytest.raises(SystemExit, match="train identically"):
         reuse(memory, epochs, ["scratch"])
+    # An attempt at other DynHP settings reuses only the dense baseline, which does not read them.
+    attempt = write("a.json", "epochs", ["dynhp"])
+    config = json.loads(attempt.read_text())
+    config["meta"]["config"]["layer_floor"] = 0.7
+    attempt.write_text(json.dumps(config))
+    assert reuse(epochs, attempt, ["dense"]) == 1
+    with pytest.raises(SystemExit, match="DynHP settings"):
+        reuse(write("short2.json", "epochs", ["dense"], epochs=3), attempt, ["dense"])
+    with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
+        reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"])  # the fixed batch reads the layer floor
+    del config["meta"]["config"]["layer_floor"]
+    config["meta"]["config"]["batch_growth"] = "after_schedule"  # the fixed batch never grows: unread
+    attempt.write_text(json.dumps(config))
+    assert reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"]) == 2
