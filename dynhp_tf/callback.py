@@ -284,6 +284,7 @@ class DynHPCallback(keras.callbacks.Callback):
             warnings.warn(f"DynHPCallback: with {model.distribute_strategy.num_replicas_in_sync} replicas the "
                           "neurons are pruned by masks, not removed physically: train steps keep their "
                           "full-width cost", stacklevel=2)
+        self._own_step_constrained = self.masks.attached  # attached before the step is first traced
         if self.stream is None:
             warnings.warn("DynHPCallback: fit was given arrays, not cb.batches(x, y): neurons are pruned, "
                           "but batch growth is off", stacklevel=2)
@@ -304,7 +305,13 @@ class DynHPCallback(keras.callbacks.Callback):
     def _shrink(self, keep):
         if self.trainer.compact is None and self._memory(self.current_batch, narrow=True).total > \
                 self._memory(self.current_batch, narrow=False).total:
-            return  # a narrow copy beside the full-width weights would take more than the masked model
+            # A narrow copy beside the full-width weights would take more than the masked model,
+            # which trains on: its step must be traced with the constraint that keeps removed
+            # neurons at zero (attached at this event, after the step was traced).
+            if self.masks.attached and not self._own_step_constrained:
+                self.driver.remake_own_step()
+                self._own_step_constrained = True
+            return
         previous = self.trainer.keep
         if self.trainer.shrink(keep):
             if self.halo is not None:  # the penalty moves to the narrow network, scales sliced

@@ -52,6 +52,11 @@ class NeuronMasks:
             w = w * tf.reshape(vector, [-1 if i == axis else 1 for i in range(rank)])
         return w
 
+    @property
+    def attached(self) -> bool:
+        """Whether the constraint is on the weights (a train step traced before it lacks it)."""
+        return self._attached
+
     def attach(self) -> None:
         """Adds `w * mask` to each masked weight's constraint (after any user constraint).
 

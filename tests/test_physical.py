@@ -4,7 +4,8 @@ import pytest
 
 from dynhp_tf import DynHPCallback, narrow_model, pruning_groups
 from dynhp_tf._keras import keras
-from dynhp_tf.compact import move_optimizer_state, optimizer_slots
+from dynhp_tf.compact import kept_neurons, move_optimizer_state, optimizer_slots
+from dynhp_tf.memory import memory_for
 from tests.models import cnn, compiled, data_for, mlp, residual
 
 
@@ -44,6 +45,20 @@ def test_compact_network_trains_and_equals_the_masked_full_width_model(build):
         assert np.all(full[..., ~keep] == 0.0)
         np.testing.assert_array_equal(full[..., keep], np.asarray(narrow))
     assert int(model.optimizer.iterations) == int(compact.optimizer.iterations) > 0
+
+
+def test_masked_model_trains_on_while_a_narrow_copy_would_cost_more_and_removed_neurons_stay_zero():
+    """An event that removes little: the narrow copy beside the full-width weights would take more
+    memory than the masked model, so the masked model trains on, with its removed neurons held at 0."""
+    model = compiled(mlp())
+    cb = DynHPCallback(target_compression=1.1, end_epoch=0, verbose=0)
+    fit(model, cb, epochs=3)
+    assert cb.trainer.compact is None and cb.history[-1]["dynhp/compression"] >= 1.1
+    graph = pruning_groups(model)
+    assert [k.tolist() for k in kept_neurons(model, graph)] == [k.tolist() for k in cb.masks.keep]
+    assert all(h["dynhp/batch_size"] == 16 for h in cb.history)  # nothing freed to grow into
+    dense = memory_for(graph, graph.sizes, 16, 2).total
+    assert cb.history[-1]["dynhp/train_memory_bytes"] == dense
 
 
 def test_narrowing_carries_weights_and_optimizer_slots_exactly():
