@@ -130,7 +130,11 @@ class TrainingFlops(keras.callbacks.Callback):
             raise ValueError(f"callbacks: {type(self).__name__} cannot share a fit with another callback that "
                              "feeds the train steps (TrainingFlops and InstanceFilter both count FLOPs: use one)")
         driver.feed = self._feed
+        driver.on_release(self.release)
         self.driver = driver
+
+    def release(self) -> None:
+        """Undoes this callback's changes to the networks (also after a fit that raised)."""
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.driver is None:

@@ -273,12 +273,15 @@ class InstanceFilter(TrainingFlops):
             cost = self.filter_cost
             self.epoch_flops["train_flops/filter"] += count * (cost["forward"] + cost["backward"])
 
-    def on_train_end(self, logs=None):
+    def release(self) -> None:
         for network in self._attached:
             sample_losses.detach(network)
             if network is not self.model:  # the user's model gets a fresh one when the driver goes
                 network.train_function = None
         self._attached = []
+
+    def on_train_end(self, logs=None):
+        self.release()
         super().on_train_end(logs)
 
     def _train_filter(self, x, high):
