@@ -55,6 +55,8 @@ VARIANTS = {
     "filter R=0.2 + error maps, warm-up 1": (0.2, 0.5, None, {"warmup_epochs": 1}),
     "filter R=0.2 + error maps, random explore": (0.2, 0.5, None, {"explore": "random"}),
     "filter R=0.4 + error maps, random explore": (0.4, 0.5, None, {"explore": "random"}),
+    "filter R=0.2 + error maps, random explore, warm-up 1": (0.2, 0.5, None, {"explore": "random",
+                                                                            "warmup_epochs": 1}),
     "filter R=0.2 + error maps after conv 1, random explore": (0.2, 0.5, None, {"explore": "random",
                                                                               "skip_first_conv": True}),
     "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, {}),

@@ -276,6 +276,7 @@ class DynHPCallback(keras.callbacks.Callback):
             self.halo = Halo(level="neuron", **self.halo_options).attach(model, graph)
             model.make_train_function(force=True)  # a step traced before would leave the penalty out
         self.driver.install()
+        self.driver.on_release(self._restore)
         # The first epoch trains the full-width model (under the masks) even when a resumed model
         # has removed neurons: Keras builds its metrics in that model's first step.
         self.trainer = CompactTrainer(model, graph)
@@ -339,11 +340,14 @@ class DynHPCallback(keras.callbacks.Callback):
         if logs is not None:
             logs.update({key: record[key] for key in LOG_KEYS})
 
-    def on_train_end(self, logs=None):
-        self.driver.uninstall()
+    def _restore(self):
+        """The user's model as fit leaves it, also when fit raised (`StepDriver.on_release`)."""
         self.trainer.finish()
         if self.halo is not None:
             self.halo.detach()  # the penalty is part of DynHP training only
+
+    def on_train_end(self, logs=None):
+        self.driver.uninstall()  # runs `_restore`
         if self.int8_finetune_epochs:
             self._finetune_int8()
         if self.calibration_file:

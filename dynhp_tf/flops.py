@@ -16,12 +16,13 @@ nothing upstream trains, and TensorFlow prunes that unused gradient from the tra
 """
 from __future__ import annotations
 
+import collections
 import math
 
 import numpy as np
 import tensorflow as tf
 
-from dynhp_tf._keras import LEGACY, keras
+from dynhp_tf._keras import keras
 from dynhp_tf.stepping import StepDriver
 
 LOG_KEYS = ("train_flops", "train_flops/main", "train_flops/filter")
@@ -74,15 +75,60 @@ def concat_rows(parts):
     return parts[0] if len(parts) == 1 else tf.nest.map_structure(lambda *t: tf.concat(t, 0), *parts)
 
 
-def one_batch_iterator(batch):
-    """An iterator a Keras train function accepts, yielding `batch` once.
+def any_rows_spec(tensor) -> tf.TensorSpec:
+    """The spec of `tensor` with its leading (row) axis unknown."""
+    return tf.TensorSpec((None,) + tuple(tensor.shape[1:]), tensor.dtype)
 
-    Keras 3 runs its traced step on each element of a Python iterator; tf_keras traces
-    `next(iterator)` and needs a tf.data iterator (unknown batch dimension: no retracing).
+
+class AnyRowsFunction:
+    """`tf.function(function)` traced once, at its first call, for any number of rows.
+
+    Sub-batches have many sizes (the kept rows, an epoch's short last batch); a function
+    traced per shape costs seconds each time, `reduce_retracing` still traces twice.
+
+    Example:
+        >>> forward = AnyRowsFunction(lambda x: model(x))   # one trace for (None, 28, 28, 1)
     """
-    if not LEGACY:
-        return iter([batch])
-    return iter(tf.data.Dataset.from_tensor_slices(batch).batch(rows(batch)))
+
+    def __init__(self, function):
+        self.function, self.traced = function, None
+
+    def __call__(self, *args):
+        if self.traced is None:
+            self.traced = tf.function(self.function, input_signature=[any_rows_spec(a) for a in args])
+        return self.traced(*args)
+
+
+class BatchIterator:
+    """One tf.data iterator that yields the batch given to `feed` just before (row axis unknown).
+
+    A Keras train function traces its step per input spec. Keras 3 takes a Python iterator's
+    batches as they are: a trace per new number of rows (seconds each); tf_keras needs a
+    tf.data iterator, and making one per step cost 14 ms, more than a 20-row CNN step. One
+    iterator over a generator, its row axis unknown, is traced once and costs about 0.7 ms a
+    step. Nothing may read ahead (the next batch is not there yet): no prefetch, no autotune.
+
+    Example:
+        >>> batches = BatchIterator(batch)
+        >>> logs = model.train_function(batches.feed(batch))
+    """
+
+    def __init__(self, example):
+        self._next = collections.deque()
+        spec = tf.nest.map_structure(any_rows_spec, example)
+        options = tf.data.Options()
+        options.experimental_optimization.inject_prefetch = False
+        options.autotune.enabled = False
+        data = tf.data.Dataset.from_generator(self._batches, output_signature=spec).with_options(options)
+        self.iterator = iter(data)
+
+    def _batches(self):
+        while True:
+            yield self._next.popleft()
+
+    def feed(self, batch):
+        self._next.append(batch)
+        return self.iterator
 
 
 class TrainingFlops(keras.callbacks.Callback):
@@ -117,6 +163,7 @@ class TrainingFlops(keras.callbacks.Callback):
             raise ValueError(f"steps_per_epoch: {type(self).__name__} needs a known number of steps per epoch")
         self.driver, self._own_driver = None, False
         self.main_rows = 0  # rows that reached the main train step in this fit
+        self._batches = None  # BatchIterator of this fit, made at its first step
         self.totals = dict.fromkeys(LOG_KEYS, 0.0)
 
     def _join_driver(self):
@@ -130,7 +177,12 @@ class TrainingFlops(keras.callbacks.Callback):
             raise ValueError(f"callbacks: {type(self).__name__} cannot share a fit with another callback that "
                              "feeds the train steps (TrainingFlops and InstanceFilter both count FLOPs: use one)")
         driver.feed = self._feed
+        driver.on_release(self.release)
         self.driver = driver
+
+    def release(self) -> None:
+        """Undoes this callback's changes to the networks (also after a fit that raised)."""
+        self._batches = None  # its generator is finalised now, not at interpreter exit
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.driver is None:
@@ -150,6 +202,7 @@ class TrainingFlops(keras.callbacks.Callback):
         return dict(self.epoch_flops)
 
     def on_train_end(self, logs=None):
+        self.release()
         if self.driver is not None:
             self.driver.feed = None
             if self._own_driver:
@@ -173,8 +226,8 @@ class TrainingFlops(keras.callbacks.Callback):
         left): the main network trains at the batch size its learning rate was set for, an
         epoch is still one pass over the data, and the steps Keras schedules beyond it are
         no-ops, so there are fewer (full) steps. Without it, each input batch's kept rows are
-        one step: as many steps as plain training, each on fewer rows. Either way the batch
-        dimension is left unknown to the traced step (no retracing per size).
+        one step: as many steps as plain training, each on fewer rows. Either way the step sees
+        the rows through one `BatchIterator` (traced once, whatever the number of rows).
         """
         driver = self.driver
         if driver.calls == 1:  # a new epoch: its batches are counted afresh
@@ -212,4 +265,6 @@ class TrainingFlops(keras.callbacks.Callback):
 
     def run_step(self, step, batch, network):
         """Runs the main train `step` on `batch` (the rows kept) with `network`; returns its logs."""
-        return step(one_batch_iterator(batch))
+        if self._batches is None:
+            self._batches = BatchIterator(batch)
+        return step(self._batches.feed(batch))

@@ -47,7 +47,7 @@ import tensorflow as tf
 
 from dynhp_tf import sample_losses
 from dynhp_tf._keras import keras
-from dynhp_tf.flops import TrainingFlops, per_sample_flops, rows, take_rows
+from dynhp_tf.flops import AnyRowsFunction, TrainingFlops, per_sample_flops, rows, take_rows
 
 
 class ThresholdRule:
@@ -202,9 +202,8 @@ class InstanceFilter(TrainingFlops):
         self.optimizer = keras.optimizers.Adam(self.learning_rate)
         self.optimizer.build(self.filter_model.trainable_variables)
         self.filter_cost = per_sample_flops(self.filter_model)
-        self._predict = tf.function(lambda x: tf.sigmoid(tf.reshape(self.filter_model(x, training=False), [-1])),
-                                    reduce_retracing=True)
-        self._train = tf.function(self._train_filter, reduce_retracing=True)
+        self._predict = AnyRowsFunction(lambda x: tf.sigmoid(tf.reshape(self.filter_model(x, training=False), [-1])))
+        self._train = AnyRowsFunction(self._train_filter)
         self._attached = []  # networks whose train step returns per-sample losses (dynhp_tf.sample_losses)
         self._seen_since_update = 0
 
@@ -273,13 +272,13 @@ class InstanceFilter(TrainingFlops):
             cost = self.filter_cost
             self.epoch_flops["train_flops/filter"] += count * (cost["forward"] + cost["backward"])
 
-    def on_train_end(self, logs=None):
+    def release(self) -> None:
+        super().release()
         for network in self._attached:
             sample_losses.detach(network)
             if network is not self.model:  # the user's model gets a fresh one when the driver goes
                 network.train_function = None
         self._attached = []
-        super().on_train_end(logs)
 
     def _train_filter(self, x, high):
         weights = high / self.keep_ratio + (1 - high) / (1 - self.keep_ratio)

@@ -13,6 +13,14 @@ A second method that needs the data of each step (the instance filter, the FLOPs
 `dynhp_tf.flops`) sets `feed`: it is called as `feed(step, iterator)` instead of
 `step(iterator)`, may pull several batches and run `step` on what it chose, and returns None
 for a step with nothing left to train (a no-op). `network()` is the network that trains now.
+
+A fit that raises (an exception in a callback, KeyboardInterrupt) skips `on_train_end` on
+Keras 3 and tf_keras alike, so nothing would remove the driver: the next plain `fit` would run
+it, training DynHP's narrow copy or only the filter's rows. Both frameworks' `fit` (and
+`train_on_batch`) first call `model.make_train_function()` without `force`, which nothing
+inside a fit does; the driver hooks that call: a new fit hands the model back (`uninstall`)
+before it starts, however the previous one ended. The methods register what undoes their
+changes to the model with `on_release`, so it runs once, at `on_train_end` or then.
 """
 from __future__ import annotations
 
@@ -52,6 +60,11 @@ class StepDriver:
         self.real_steps, self.calls, self.last_logs = math.inf, 0, None
         self.network = network or (lambda: model)
         self.feed: Callable | None = None
+        self._releases: list[Callable[[], None]] = []
+
+    def on_release(self, undo: Callable[[], None]) -> None:
+        """Runs `undo` when the driver goes: at the end of its fit, or when the next fit starts."""
+        self._releases.append(undo)
 
     @classmethod
     def installed(cls, model) -> "StepDriver | None":
@@ -60,8 +73,17 @@ class StepDriver:
         return function if isinstance(function, cls) else None
 
     def install(self) -> None:
-        self.own_step = self.model.train_function
-        self.model.train_function = self
+        model = self.model
+        self.own_step = model.train_function
+        model.train_function = self
+        make = model.make_train_function
+
+        def make_train_function(force=False):
+            if not force:  # a new fit: the one that installed this driver is over
+                self.uninstall()
+            return make(force=force)
+
+        model.make_train_function = make_train_function  # an instance attribute: `uninstall` deletes it
 
     def remake_own_step(self) -> None:
         """Makes the model's own train function afresh, e.g. after its `train_step` was wrapped.
@@ -77,8 +99,14 @@ class StepDriver:
         self.own_step = None
 
     def uninstall(self) -> None:
+        """Hands the model back: its own methods, the release hooks run (once, last first)."""
+        if "make_train_function" in vars(self.model):
+            delattr(self.model, "make_train_function")
         # None makes the next fit trace a fresh train function: the optimizer may have changed.
         self.model.train_function = None
+        releases, self._releases = self._releases, []
+        for undo in reversed(releases):
+            undo()
 
     def begin_epoch(self, real_steps: int | float = math.inf) -> None:
         self.calls, self.real_steps = 0, real_steps

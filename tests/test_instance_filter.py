@@ -279,3 +279,34 @@ def test_a_train_step_without_compute_loss_is_refused_clearly():
     model.compile("adam", "mse")
     with pytest.raises(ValueError, match="compute_loss"):
         model.fit(x, ids, batch_size=16, epochs=1, callbacks=[InstanceFilter(keep_ratio=0.3)], verbose=0)
+
+
+class TraceCounter(keras.layers.Layer):
+    """Counts its Python calls: in a traced train step, one per trace."""
+
+    calls = 0
+
+    def call(self, x):
+        TraceCounter.calls += 1
+        return x
+
+
+def traces_of_the_main_step(n, callbacks):
+    model = keras.Sequential([keras.Input((8,)), TraceCounter(), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1)])
+    model.compile("adam", "mse", metrics=[PowerSum(0)])
+    TraceCounter.calls = 0
+    x, ids = id_data(n=n)
+    history = model.fit(x, ids, batch_size=16, epochs=2, callbacks=callbacks, verbose=0).history
+    return TraceCounter.calls, history
+
+
+def test_steps_on_sub_batches_of_every_size_are_traced_once():
+    """Kept rows come in several sizes (7 of 16, 4 of the last 10): each traced step traces once."""
+    plain, _ = traces_of_the_main_step(240, [])  # one batch size: the framework's own count
+    filt = InstanceFilter(keep_ratio=0.3)
+    traces, history = traces_of_the_main_step(250, [filt])
+    assert history["ids_pow0"] == [15 * 7 + 4] * 2  # both sizes ran, every epoch
+    assert traces == plain
+    assert filt._predict.traced.experimental_get_tracing_count() == 1  # batches of 16 and 10
+    assert filt._train.traced.experimental_get_tracing_count() == 1  # kept rows: 7 and 4

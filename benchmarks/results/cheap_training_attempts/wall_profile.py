@@ -119,8 +119,8 @@ def main():
                "steady_epoch_s": round(float(epochs[1:].mean()), 2), "parts": parts}
         if "filter" in name:
             predict, train = callbacks[0].traced
-            row["traces"] = {"filter forward": predict.experimental_get_tracing_count(),
-                             "filter train": train.experimental_get_tracing_count()}
+            row["traces"] = {"filter forward": predict.traced.experimental_get_tracing_count(),
+                             "filter train": train.traced.experimental_get_tracing_count()}
         results[name] = row
         print(json.dumps({name: row}), flush=True)
     out = pathlib.Path(__file__).with_name("wall_profile.json")
