@@ -108,7 +108,7 @@ class DynHPCallback(keras.callbacks.Callback):
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
                  flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None,
-                 int8_finetune_epochs=0, batch_growth="events", layer_floor=0.7):
+                 int8_finetune_epochs=0, batch_growth="after_schedule", layer_floor=0.7):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
