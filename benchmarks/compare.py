@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, dest="max_batch_size",
                         help="DynHP's batch cap (attempt; default the callback's 256 in every mode)")
     parser.add_argument("--batch-growth", choices=("events", "after_schedule"),
-                        help="when DynHP's batch grows (attempt; default the callback's: after every event)")
+                        help="when DynHP's batch grows (attempt; default the callback's: once, after the schedule)")
     parser.add_argument("--layer-floor", type=float,
                         help="DynHP and prune-once keep each layer at >= this share of its uniformly pruned width "
                              "(default the callback's 0.7; 0 turns it off)")

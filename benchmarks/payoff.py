@@ -29,9 +29,10 @@ ATTEMPTS = {
     "growth-after-schedule": "the batch grows once, after the schedule's last event "
                              "(`batch_growth='after_schedule'`)",
     "floor-0.7-growth-after-schedule": "both: `layer_floor=0.7` and `batch_growth='after_schedule'`, with "
-                                       "every contender that copies DynHP",
-    "defaults-s6": "the session-6 defaults (`layer_floor=0.7`), with every contender that copies DynHP "
-                   "(the callback's defaults the targets name)",
+                                       "every contender that copies DynHP (the callback's defaults since the end "
+                                       "of session 6, which the targets name)",
+    "defaults-s6": "`layer_floor=0.7` alone (the defaults in mid-session 6, growth still at every event), with "
+                   "every contender that copies DynHP",
 }
 
 

@@ -35,9 +35,10 @@ BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
 TFMOT_FREQUENCY = 100  # tfmot's documented default pruning frequency, in steps
 # DynHPCallback's defaults, pinned here so results do not drift with them: since commit 3a5cd9c,
-# plus layer_floor=0.7 since session 6 (results files before it record layer_floor 0.0).
+# plus layer_floor=0.7 since session 6 (results files before it record layer_floor 0.0), and
+# batch_growth="after_schedule" since session 6 (files before it grew the batch at every event).
 DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic",
-                  "layer_floor": 0.7}
+                  "layer_floor": 0.7, "batch_growth": "after_schedule"}
 CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch", "prune_once")
 # Fairness modes (issue 16). epochs: every contender trains the same epochs. steps: the same
 # optimizer steps as dense training at batch 32 (DynHP's growing batch takes fewer steps per

@@ -105,7 +105,8 @@ def test_batch_grows_within_one_fit_and_each_sample_is_seen_once_per_epoch(caplo
     ids = np.arange(n, dtype="float32")[:, None]
     model = mlp(inputs=8, hidden=(48, 24), classes=1)
     model.compile("adam", "mse", metrics=[PowerSum(0), PowerSum(1), PowerSum(2)])
-    cb = DynHPCallback(target_compression=6, end_epoch=2, max_batch_size=128, verbose=0)
+    # "events": the batch changes after every event, so several epochs see a new batch size.
+    cb = DynHPCallback(target_compression=6, end_epoch=2, max_batch_size=128, batch_growth="events", verbose=0)
     with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
         warnings.simplefilter("always")
         history = model.fit(cb.batches(x, ids, batch_size=16), epochs=5, callbacks=[cb], verbose=0)
@@ -189,10 +190,9 @@ def test_linear_lr_scaling_follows_batch_growth():
     assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.01 * cb.current_batch / 16)
 
 
-def test_after_schedule_growth_keeps_the_batch_while_pruning_then_grows_once():
+def test_by_default_the_batch_stays_put_while_pruning_then_grows_once():
     model = compiled(mlp(), optimizer=keras.optimizers.SGD(0.01))
-    cb = DynHPCallback(target_compression=4, end_epoch=2, batch_growth="after_schedule", max_batch_size=64,
-                       verbose=0)
+    cb = DynHPCallback(target_compression=4, end_epoch=2, max_batch_size=64, verbose=0)  # after_schedule
     history = fit(model, cb, epochs=4, batch_size=16)
     batches = history.history["dynhp/batch_size"]
     assert batches[:2] == [16, 16] and 16 < batches[2] == batches[3] <= 64  # grows at epoch 2's event only
