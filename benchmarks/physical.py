@@ -119,7 +119,8 @@ def train(name: str, args) -> dict:
     else:
         cb = DynHPCallback(target_compression=args.target, end_epoch=max(1, int(args.epochs * 0.6)) - 1,
                            batch_size=args.batch_size,
-                           max_batch_size=args.batch_size if name == "dynhp-fixed" else 256, verbose=0)
+                           max_batch_size=args.batch_size if name == "dynhp-fixed" else 256,
+                           batch_growth="events", verbose=0)  # growth at every event: the harder memory case
         model.fit(cb.batches(x, y, seed=args.seed), epochs=args.epochs, callbacks=[cb, Meter()], verbose=0)
         previous = [None] + cb.history[:-1]  # epoch e trains what the end of epoch e-1 set
         for record, entry in zip(records, previous):
