@@ -2,8 +2,8 @@
 
 One mechanism for training and export. `narrow_model` writes the kept widths into the
 model's config (each producer's width key from `dynhp_tf.layers`), builds the narrower model
-and slices every weight to the kept neurons; `narrow_slots` and `build_optimizer` give a fresh optimizer of the
-same class and settings whose slots (momenta, velocities) and step count are those of the
+and slices every weight to the kept neurons; `narrow_slots` and `build_optimizer` give a fresh
+optimizer of the same class and settings whose slots (momenta, velocities) are those of the
 kept entries; `expand_variables` writes a narrow state back into the full-width one, whose
 removed neurons are zero already. Both read and write in place (`dynhp_tf.inplace`), so the
 full-width weights are never copied whole.
