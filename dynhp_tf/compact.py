@@ -4,8 +4,8 @@ One mechanism for training and export. `narrow_model` writes the kept widths int
 model's config (each producer's width key from `dynhp_tf.layers`), builds the narrower model
 and slices every weight to the kept neurons; `narrow_slots` and `build_optimizer` give a fresh
 optimizer of the same class and settings whose slots (momenta, velocities) are those of the
-kept entries; `expand_variables` writes a narrow state back into the full-width one, whose
-removed neurons are zero already. Both read and write in place (`dynhp_tf.inplace`), so the
+kept entries, step count carried over; `expand_variables` and `expand_optimizer_state` write a
+narrow state back into the full-width one, whose removed neurons are zero already. Both read and write in place (`dynhp_tf.inplace`), so the
 full-width weights are never copied whole.
 
 `removable_neurons` is the one definition of "pruned" that the callback, the memory model
@@ -196,8 +196,10 @@ def narrow_slots(optimizer, model, graph: PruningGraph, keep: list[np.ndarray], 
     return values
 
 
-def build_optimizer(optimizer, model, graph: PruningGraph, values: list[list], keep: list[np.ndarray] | None = None):
-    """Builds `optimizer` on `model`'s trainable weights with the slot `values` (one list per weight).
+def build_optimizer(optimizer, model, graph: PruningGraph, values: list[list], iterations,
+                    keep: list[np.ndarray] | None = None) -> None:
+    """Builds `optimizer` on `model`'s trainable weights with the slot `values` (one list per
+    weight) and the step count `iterations`.
 
     Without `keep`, the values have the weights' shapes and the slots start from them. With
     `keep` (`model` is full width, the values narrow), they go into the kept neurons' entries
@@ -216,22 +218,15 @@ def build_optimizer(optimizer, model, graph: PruningGraph, values: list[list], k
                 slot.assign(value)
             else:
                 write_kept(slot, value, info.pruned_axes, keep)
+    optimizer.iterations.assign(iterations)
 
 
-def move_optimizer_state(source_opt, target_opt, source_model, target_model, graph: PruningGraph,
-                         keep: list[np.ndarray], narrow: bool) -> None:
-    """Builds `target_opt` on `target_model`'s trainable weights with `source_opt`'s state.
-
-    Slots are sliced to the kept neurons (`narrow=True`, full width -> narrow) or written into
-    the kept entries of the new, zero slots (`narrow=False`, narrow -> full width); the step
-    count is carried over.
-    """
-    if narrow:
-        build_optimizer(target_opt, target_model, graph, narrow_slots(source_opt, source_model, graph, keep))
-    else:
-        values = [optimizer_slots(source_opt, v) for _, v in _trainable(source_model, graph)]
-        build_optimizer(target_opt, target_model, graph, values, keep)
-    target_opt.iterations.assign(source_opt.iterations)
+def expand_optimizer_state(source_opt, target_opt, source_model, target_model, graph: PruningGraph,
+                           keep: list[np.ndarray]) -> None:
+    """Builds `target_opt` on the full-width `target_model` with the narrow `source_opt`'s state:
+    its slots go into the kept entries of zero slots, and the step count is carried over."""
+    values = [optimizer_slots(source_opt, v) for _, v in _trainable(source_model, graph)]
+    build_optimizer(target_opt, target_model, graph, values, source_opt.iterations, keep)
 
 
 def compile_args(model) -> dict:

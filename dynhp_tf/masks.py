@@ -35,7 +35,7 @@ class NeuronMasks:
         self.model, self.graph = model, graph
         self.keep = [np.ones(g.size, bool) for g in graph.groups]
         self._axes = graph.weight_axes()
-        self._attached = False
+        self.attached = False  # whether the constraint is on the weights (a step traced before lacks it)
         with model.distribute_strategy.scope():
             self._vectors = [tf.Variable(k.astype("float32"), trainable=False, name="dynhp_keep",
                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA) for k in self.keep]
@@ -52,11 +52,6 @@ class NeuronMasks:
             w = w * tf.reshape(vector, [-1 if i == axis else 1 for i in range(rank)])
         return w
 
-    @property
-    def attached(self) -> bool:
-        """Whether the constraint is on the weights (a train step traced before it lacks it)."""
-        return self._attached
-
     def attach(self) -> None:
         """Adds `w * mask` to each masked weight's constraint (after any user constraint).
 
@@ -65,9 +60,9 @@ class NeuronMasks:
         neuron is removed; a fit whose own train step trains the masked model (several replicas)
         attaches it before the step is traced. Attaching twice does nothing.
         """
-        if self._attached:
+        if self.attached:
             return
-        self._attached = True
+        self.attached = True
         for key, axes in self._axes.items():
             weight = layer_weight(self.model, *key)
             original = getattr(weight, "constraint", None)

@@ -89,7 +89,8 @@ class StepDriver:
         """Makes the model's own train function afresh, e.g. after its `train_step` was wrapped.
 
         Keras 3 binds `train_step` when the function is made (fit does so before the callbacks
-        start); a function made but not yet run costs nothing to replace.
+        start); a function made but not yet run costs nothing to replace, one that ran is traced
+        again at the next step (e.g. after a constraint was attached to the weights).
         """
         self.model.make_train_function(force=True)
         self.own_step, self.model.train_function = self.model.train_function, self

@@ -20,8 +20,8 @@ import gc
 import numpy as np
 
 from dynhp_tf._keras import keras
-from dynhp_tf.compact import (build_optimizer, clone_optimizer, compile_args, expand_variables, move_optimizer_state,
-                              narrow_model, narrow_slots)
+from dynhp_tf.compact import (build_optimizer, clone_optimizer, compile_args, expand_optimizer_state,
+                              expand_variables, narrow_model, narrow_slots)
 from dynhp_tf.groups import PruningGraph, pruning_groups
 from dynhp_tf.inplace import free_variables
 
@@ -99,8 +99,7 @@ class CompactTrainer:
             slots = narrow_slots(source.optimizer, source, source_graph, relative, free=True)
             compact = narrow_model(source, source_graph, relative)
             optimizer = clone_optimizer(source.optimizer)
-            build_optimizer(optimizer, compact, source_graph, slots)
-            optimizer.iterations.assign(source.optimizer.iterations)
+            build_optimizer(optimizer, compact, source_graph, slots, source.optimizer.iterations)
             compact.compile(optimizer=optimizer, **compile_args(self.model))
             if self.compact is None:  # from now on the full-width optimizer state is not needed
                 dropped = list(self.model.optimizer.variables)
@@ -149,5 +148,5 @@ class CompactTrainer:
         if self.compact is None:
             return
         self.sync()
-        move_optimizer_state(self.compact.optimizer, self.model.optimizer, self.compact, self.model, self.graph,
-                             self.keep, narrow=False)
+        expand_optimizer_state(self.compact.optimizer, self.model.optimizer, self.compact, self.model, self.graph,
+                               self.keep)

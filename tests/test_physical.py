@@ -4,7 +4,7 @@ import pytest
 
 from dynhp_tf import DynHPCallback, narrow_model, pruning_groups
 from dynhp_tf._keras import keras
-from dynhp_tf.compact import kept_neurons, move_optimizer_state, optimizer_slots
+from dynhp_tf.compact import build_optimizer, kept_neurons, narrow_slots, optimizer_slots
 from dynhp_tf.memory import memory_for
 from tests.models import cnn, compiled, data_for, mlp, residual
 
@@ -69,7 +69,8 @@ def test_narrowing_carries_weights_and_optimizer_slots_exactly():
     keep = [np.arange(g.size) % 3 != 1 for g in graph.groups]
     narrow = narrow_model(model, graph, keep)
     optimizer = keras.optimizers.Adam(0.01)
-    move_optimizer_state(model.optimizer, optimizer, model, narrow, graph, keep, narrow=True)
+    build_optimizer(optimizer, narrow, graph, narrow_slots(model.optimizer, model, graph, keep),
+                    model.optimizer.iterations)
     first, second = keep
     np.testing.assert_array_equal(np.asarray(narrow.layers[1].kernel), np.asarray(model.layers[1].kernel)[first][:, second])
     slots = zip(optimizer_slots(model.optimizer, model.layers[1].kernel), optimizer_slots(optimizer, narrow.layers[1].kernel))
