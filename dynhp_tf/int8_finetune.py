@@ -131,15 +131,27 @@ class _ActivationGrid:
     def quantize_logits(self, z):
         return z + self.active * (on_activation_grid(z, self.ranges[-1][0], self.ranges[-1][1]) - z)
 
+    def logit_step(self):
+        """One int8 step of the logits' range (as `on_activation_grid` widens it)."""
+        low, high = tf.minimum(self.ranges[-1][0], 0.0), tf.maximum(self.ranges[-1][1], 0.0)
+        return (high - low) / 255
+
     def restore(self):
         for layer, activation in zip(self.layers, self.originals):
             layer.activation = activation
 
 
+def top_gap(z, top):
+    """Per row of `z`: z[top] minus the largest other score (negative when another class leads)."""
+    chosen = tf.one_hot(top, tf.shape(z)[-1], dtype=tf.bool)
+    others = tf.where(chosen, tf.fill(tf.shape(z), tf.constant(-np.inf, z.dtype)), z)
+    return tf.reduce_sum(tf.where(chosen, z, tf.zeros_like(z)), axis=-1) - tf.reduce_max(others, axis=-1)
+
+
 def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, learning_rate: float = 1e-4,
                        quantile: float = 90.0, weight: float = 1.0, seed: int = 0,
                        weight_grid: str | None = None, activation_grid: bool = False,
-                       calibration_samples: int = 500) -> dict:
+                       calibration_samples: int = 500, margin_steps: float = 0.0, margin_weight: float = 1.0) -> dict:
     """Fine-tunes `model` in place so that its logits fit a narrower int8 range.
 
     Args:
@@ -161,6 +173,11 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
             logits to the int8 grid the exporter will use (`_ActivationGrid`).
         calibration_samples: Class-balanced samples of `x` whose float outputs set those
             activation ranges, as the exporter's calibration does (500 there).
+        margin_steps: With `activation_grid`, a hinge penalty (times `margin_weight`) on the
+            int8 logits' gap between the float model's top class and the runner-up when it is
+            below this many int8 logit steps: near-ties, where argmax of the int8 scores picks
+            another class than the float model, are pushed apart. 0 (default): off.
+        margin_weight: Of that penalty against the cross-entropy.
 
     Returns:
         {"tau", "range_before", "range_after"}: the bound and the logits' (min, max) on the
@@ -190,6 +207,8 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
         raise ValueError(f"weight_grid: expected None, 'per-tensor' or 'per-channel', got {weight_grid!r}")
     kernels = [] if weight_grid is None else grid_kernels(model, weight_grid == "per-channel")
     activations = None
+    if margin_steps and not (weight_grid is not None and activation_grid):
+        raise ValueError("margin_steps: needs weight_grid and activation_grid=True (the margin is in int8 logit steps)")
     if weight_grid is not None and activation_grid:
         from dynhp_tf.calibration import balanced_indices
 
@@ -202,9 +221,12 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
             k.assign(on_int8_grid(k, per_tensor))
         with tf.GradientTape() as tape:
             z = logits(xb, training=True)
+            top = tf.argmax(z, axis=-1)  # the class before the logits are rounded: int8 must pick it too
             if activations is not None:
                 z = activations.quantize_logits(z)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, z))
+            if margin_steps:
+                loss += margin_weight * tf.reduce_mean(tf.nn.relu(margin_steps * activations.logit_step() - top_gap(z, top)))
             loss += weight * tf.reduce_mean(tf.square(tf.nn.relu(tf.abs(z) - tau)))
         gradients = tape.gradient(loss, variables)
         for (k, _), value in zip(kernels, floats):
