@@ -143,7 +143,7 @@ class _ActivationGrid:
 
 def top_gap(z, top):
     """Per row of `z`: z[top] minus the largest other score (negative when another class leads)."""
-    chosen = tf.one_hot(top, tf.shape(z)[-1], dtype=tf.bool)
+    chosen = tf.one_hot(top, tf.shape(z)[-1]) > 0
     others = tf.where(chosen, tf.fill(tf.shape(z), tf.constant(-np.inf, z.dtype)), z)
     return tf.reduce_sum(tf.where(chosen, z, tf.zeros_like(z)), axis=-1) - tf.reduce_max(others, axis=-1)
 
