@@ -105,6 +105,8 @@ def default_filter(input_shape, channels=(8, 16)) -> keras.Model:
     """
     layers = keras.layers
     shape = tuple(int(d) for d in input_shape)
+    if len(channels) != 2 or not all(int(c) == c and c >= 1 for c in channels):
+        raise ValueError(f"channels: expected two integers >= 1, got {channels!r}")
     first, second = (int(c) for c in channels)
     if len(shape) == 3:
         body = [layers.Conv2D(first, 3, strides=2, padding="same", activation="relu"),

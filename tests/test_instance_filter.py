@@ -258,6 +258,9 @@ def test_default_filter_widths_set_its_cost(channels, macs):
     model = default_filter((28, 28, 1), channels)
     assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == list(channels)
     assert per_sample_flops(model)["forward"] == 2 * macs
+    for bad in [(0, 8), (4,), (4.5, 8)]:
+        with pytest.raises(ValueError, match="channels"):
+            default_filter((28, 28, 1), bad)
 
 
 @pytest.mark.parametrize("kwargs,argument", [({"keep_ratio": 0}, "keep_ratio"), ({"keep_ratio": 1}, "keep_ratio"),
