@@ -59,6 +59,10 @@ VARIANTS = {
                                                                             "warmup_epochs": 1}),
     "filter R=0.2 + error maps after conv 1, random explore": (0.2, 0.5, None, {"explore": "random",
                                                                               "skip_first_conv": True}),
+    "filter R=0.2 + error maps, random explore, filter 4/8": (0.2, 0.5, None, {"explore": "random",
+                                                                             "filter_channels": (4, 8)}),
+    "filter R=0.2 + error maps g1=0, random explore, filter 4/8": (0.2, 0.5, None, {
+        "explore": "random", "filter_channels": (4, 8), "g1": 0.0}),
     "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, {}),
     "random R=0.2 (ablation)": (0.2, None, None, {}),
     "random R=0.2 + error maps (ablation)": (0.2, 0.5, None, {}),
@@ -115,7 +119,7 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
     from dynhp_tf._keras import keras
     from dynhp_tf.error_maps import error_map_pruning
     from dynhp_tf.flops import TrainingFlops
-    from dynhp_tf.instance_filter import InstanceFilter
+    from dynhp_tf.instance_filter import InstanceFilter, default_filter
 
     (x, y), (x_test, y_test), epochs = data
     ratio, alpha, compression, options = VARIANTS[variant]
@@ -123,7 +127,8 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
     model = build(network, seed)
     if alpha is not None:
         convs = [layer.name for layer in model.layers if type(layer) is keras.layers.Conv2D]
-        model = error_map_pruning(model, alpha, layers=convs[options.pop("skip_first_conv", False):])
+        model = error_map_pruning(model, alpha, layers=convs[options.pop("skip_first_conv", False):],
+                                  g1=options.pop("g1", 1.0))
     model.compile(keras.optimizers.Adam(LEARNING_RATE),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     if ratio is None:
@@ -133,6 +138,9 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
         if variant in ABLATIONS:  # same selection, batching and labels; random ranking
             scores = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Lambda(
                 lambda t: tf.random.normal([tf.shape(t)[0], 1]), output_shape=(1,))])
+        channels = options.pop("filter_channels", None)  # a narrower default filter
+        if channels is not None:
+            scores = default_filter(x.shape[1:], channels)
         counter = InstanceFilter(keep_ratio=ratio, filter_model=scores, **options)
     callbacks = [counter]
     if flops_budget is not None and compression:

@@ -6,7 +6,7 @@ import tensorflow as tf
 from dynhp_tf import DynHPCallback
 from dynhp_tf._keras import keras
 from dynhp_tf.flops import TrainingFlops, per_sample_flops
-from dynhp_tf.instance_filter import InstanceFilter, ThresholdRule
+from dynhp_tf.instance_filter import InstanceFilter, ThresholdRule, default_filter
 from tests.models import mlp
 from tests.test_callback import PowerSum
 
@@ -249,6 +249,18 @@ def test_warmup_epochs_train_on_every_sample_then_filter():
     assert filt.chosen[0] == []  # no ranking in the warm-up epoch
     cost = per_sample_flops(filt.filter_model)
     assert history["train_flops/filter"][0] == pytest.approx(len(x) * (cost["forward"] + cost["backward"]))
+
+
+@pytest.mark.parametrize("channels,macs", [((8, 16), 14 * 14 * 8 * 9 + 7 * 7 * 16 * 72 + 7 * 7 * 16),
+                                           ((4, 8), 14 * 14 * 4 * 9 + 7 * 7 * 8 * 36 + 7 * 7 * 8)])
+def test_default_filter_widths_set_its_cost(channels, macs):
+    # 28x28x1 -> stride 2 -> 14x14 -> stride 2 -> 7x7, a 3x3 kernel each, one read-out logit.
+    model = default_filter((28, 28, 1), channels)
+    assert [layer.filters for layer in model.layers if hasattr(layer, "filters")] == list(channels)
+    assert per_sample_flops(model)["forward"] == 2 * macs
+    for bad in [(0, 8), (4,), (4.5, 8)]:
+        with pytest.raises(ValueError, match="channels"):
+            default_filter((28, 28, 1), bad)
 
 
 @pytest.mark.parametrize("kwargs,argument", [({"keep_ratio": 0}, "keep_ratio"), ({"keep_ratio": 1}, "keep_ratio"),
