@@ -118,6 +118,21 @@ def test_prune_once_prunes_to_the_target_then_fine_tunes(runner, tiny_data):
 
 
 @legacy_only
+def test_an_earlier_schedule_end_moves_dynhp_prune_once_and_tfmot_together(runner, tiny_data):
+    cfg = {"epochs": 4, "fairness": "epochs", "end_epoch": 0}  # the default would end at epoch 2
+    dense_params = runner.lenet300100().count_params()
+    _, dynhp = runner.train_dynhp(runner.lenet300100, tiny_data, cfg, 0, 10, grow_batch=False)
+    assert dynhp["trajectory"][1]["params"] <= dense_params / 10  # epoch 1 already trains the final size
+    _, once = runner.train_prune_once(runner.lenet300100, tiny_data, cfg, 0, dense_params / 10)
+    assert once["prune_once_epoch"] == 1  # dense for epoch 0 only, then three epochs of fine-tuning
+    _, tfmot = runner.train_tfmot(runner.lenet300100, tiny_data, cfg, 0, dense_params / 10)
+    assert tfmot["tfmot_end_step"] == 6  # final sparsity after epoch 0's 6 steps
+    with pytest.raises(SystemExit):
+        compare.config_from_args(compare.parse_args(["--quick", "--end-epoch", "2"]))  # nothing left to fine-tune
+    assert compare.config_from_args(compare.parse_args(["--quick", "--end-epoch", "1"]))["end_epoch"] == 1
+
+
+@legacy_only
 def test_equal_steps_gives_growing_dynhp_dense_training_step_count(runner, tiny_data):
     cfg = {"epochs": 3, "fairness": "steps"}
     _, facts = runner.train_dynhp(runner.lenet300100, tiny_data, cfg, 0, 10, grow_batch=True)
