@@ -16,7 +16,7 @@ import argparse
 import json
 import pathlib
 
-IDENTICAL = ("dense", "dynhp_fixed_batch", "tfmot")  # batch 32 and the same settings in every mode but steps
+IDENTICAL = ("dense", "dynhp_fixed_batch", "tfmot")  # batch 32 and the same settings in every mode
 DIFFERENT_KEYS = ("fairness", "contenders", "mode")
 # DynHP's settings (benchmarks.runner.dynhp_settings) a contender does not read, so its runs may
 # also be copied into a run that tries other values of them: dense reads none; the fixed-batch
