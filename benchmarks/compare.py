@@ -75,6 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--layer-floor", type=float,
                         help="DynHP and prune-once keep each layer at >= this share of its uniformly pruned width "
                              "(default the callback's 0.7; 0 turns it off)")
+    parser.add_argument("--end-epoch", type=int,
+                        help="DynHP's last pruning epoch, 0-based (attempt at the fine-tuning share; default the "
+                             "callback's ceil(0.6 * epochs) - 1); prune-once and tfmot follow it")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
                         help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
@@ -98,6 +101,8 @@ def config_from_args(args) -> dict:
         raise SystemExit("compare: expected --seeds >= 1, --epochs >= 2, 32 <= --train-samples <= 60000")
     if any(c <= 1 for c in config["compressions"]):
         raise SystemExit("compare: expected --compressions > 1")
+    if getattr(args, "end_epoch", None) is not None and not 0 <= args.end_epoch < config["epochs"] - 1:
+        raise SystemExit("compare: expected 0 <= --end-epoch < --epochs - 1 (at least one epoch fine-tunes)")
     if config != dict(MODES[mode], mode=mode):
         config["mode"] = f"{mode} (custom)"
     config["fairness"] = getattr(args, "fairness", "epochs")
@@ -105,7 +110,7 @@ def config_from_args(args) -> dict:
         if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
-    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor"):
+    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config

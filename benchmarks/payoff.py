@@ -33,7 +33,12 @@ ATTEMPTS = {
                                        "of session 6, which the targets name)",
     "defaults-s6": "`layer_floor=0.7` alone (the defaults in mid-session 6, growth still at every event), with "
                    "every contender that copies DynHP",
+    "end-epoch-3": "a longer fine-tuning share: the schedule ends at epoch 3 of 8 instead of 4 (`end_epoch=3`, "
+                   "fine-tuning 4 epochs instead of 3), against the session-6 defaults",
 }
+# Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
+# against the session-4 base, so that their difference is the one change.
+ATTEMPT_BASES = {"end-epoch-3": "floor-0.7-growth-after-schedule"}
 
 
 def _load(path: pathlib.Path) -> dict | None:
@@ -168,13 +173,16 @@ def section(mode: str) -> str:
                 lines += contender_table(results, network) + [""]
     bases = {n: part for part in load_mode(mode, "epochs") for n in part["meta"].get("networks", {})}
     for suffix, title in ATTEMPTS.items():
-        found = [(n, base, load_attempt(mode, n, suffix)) for n, base in bases.items()]
-        found = [(n, base, attempt) for n, base, attempt in found if attempt]
+        found = [(n, load_attempt(mode, n, ATTEMPT_BASES[suffix]) if suffix in ATTEMPT_BASES else base,
+                  load_attempt(mode, n, suffix)) for n, base in bases.items()]
+        found = [(n, base, attempt) for n, base, attempt in found if attempt and base]
         if not found:
             continue
         if not any(line.startswith("*Base* is") for line in lines):  # explained once, before the first
             lines += ["*Base* is the equal-epochs run above (the callback's defaults when it ran: no layer floor, "
-                      "growth after every event). In each attempt's table differences are per seed, in points; "
+                      "growth after every event), unless the attempt's title says it is measured against the "
+                      "session-6 defaults (`full_epochs_<network>_floor-0.7-growth-after-schedule.json`). In each "
+                      "attempt's table differences are per seed, in points; "
                       "*fixed batch* is the attempt's own fixed-batch run when it has one (or copied in), else "
                       "the base's. Widths are per layer in model order, one entry per seed.", ""]
         lines += [f"### Attempt: {title}, equal epochs" + (", quick mode only" if quick else ""), ""]

@@ -16,13 +16,13 @@ import argparse
 import json
 import pathlib
 
-IDENTICAL = ("dense", "dynhp_fixed_batch", "tfmot")  # batch 32 and the same settings in every mode but steps
+IDENTICAL = ("dense", "dynhp_fixed_batch", "tfmot")  # batch 32 and the same settings in every mode
 DIFFERENT_KEYS = ("fairness", "contenders", "mode")
 # DynHP's settings (benchmarks.runner.dynhp_settings) a contender does not read, so its runs may
 # also be copied into a run that tries other values of them: dense reads none; the fixed-batch
 # ablation never grows its batch, so neither the cap, the growth policy nor the learning-rate
 # scaling reach it; tfmot copies DynHP's size, so it reads them all.
-DYNHP_KEYS = ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor")
+DYNHP_KEYS = ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch")
 UNREAD = {"dense": DYNHP_KEYS, "dynhp_fixed_batch": ("lr_scaling", "max_batch_size", "batch_growth"), "tfmot": ()}
 
 

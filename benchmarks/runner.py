@@ -122,6 +122,15 @@ def dynhp_settings(cfg, grow_batch: bool = True) -> dict:
     return settings if grow_batch else dict(settings, max_batch_size=BATCH_SIZE)
 
 
+def schedule_end(cfg) -> int:
+    """DynHP's last pruning epoch: the callback's default (60% of the epochs) unless the run tries another.
+
+    Prune-once trains dense up to it and tfmot reaches its final sparsity at it, so an attempt at
+    another fine-tuning share moves all three together.
+    """
+    return cfg["end_epoch"] if cfg.get("end_epoch") is not None else PruningSchedule().end(cfg["epochs"])
+
+
 def _compile(model, learning_rate=LEARNING_RATE):
     model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
@@ -222,7 +231,7 @@ def train_prune_once(build, data, cfg, seed, target_params):
     keras.utils.set_random_seed(seed)
     model = _compile(build())
     budget = _dense_memory(model)["total"]
-    dense_epochs = PruningSchedule().end(cfg["epochs"]) + 1
+    dense_epochs = schedule_end(cfg) + 1
     start = time.perf_counter()
     model.fit(x, y, batch_size=BATCH_SIZE, epochs=dense_epochs, shuffle=True, verbose=0)
     graph = pruning_groups(model)
@@ -251,7 +260,7 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     dense_memory = _dense_memory(model)["total"]
     settings = dynhp_settings(cfg, grow_batch)
     fairness = cfg.get("fairness", "epochs")
-    end_epoch = PruningSchedule().end(cfg["epochs"])  # the schedule of an epochs-mode run, in every mode
+    end_epoch = schedule_end(cfg)  # the schedule of an epochs-mode run, in every mode
     cb = DynHPCallback(target_compression=compression, seed=seed, verbose=0, end_epoch=end_epoch, **settings)
     accuracy = _TestAccuracy(x_test, y_test)
     # Accuracy first: it sees each epoch's network before DynHP prunes it at that epoch's end.
@@ -293,8 +302,7 @@ def train_tfmot(build, data, cfg, seed, nonzero_target):
     kernels, biases = _kernel_and_bias_counts(base)
     sparsity = float(np.clip(1 - (nonzero_target - biases) / kernels, 0.0, 0.999))
     steps_per_epoch = math.ceil(len(x) / BATCH_SIZE)
-    schedule_end = PruningSchedule().end(cfg["epochs"])  # DynHP's default end epoch
-    steps_to_end = steps_per_epoch * (schedule_end + 1)
+    steps_to_end = steps_per_epoch * (schedule_end(cfg) + 1)  # DynHP's end epoch
     frequency = min(TFMOT_FREQUENCY, steps_to_end)
     end_step = steps_to_end // frequency * frequency  # the final sparsity is applied at a pruning step
     schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, begin_step=0, end_step=end_step,

@@ -118,6 +118,21 @@ def test_prune_once_prunes_to_the_target_then_fine_tunes(runner, tiny_data):
 
 
 @legacy_only
+def test_an_earlier_schedule_end_moves_dynhp_prune_once_and_tfmot_together(runner, tiny_data):
+    cfg = {"epochs": 4, "fairness": "epochs", "end_epoch": 0}  # the default would end at epoch 2
+    dense_params = runner.lenet300100().count_params()
+    _, dynhp = runner.train_dynhp(runner.lenet300100, tiny_data, cfg, 0, 10, grow_batch=False)
+    assert dynhp["trajectory"][1]["params"] <= dense_params / 10  # epoch 1 already trains the final size
+    _, once = runner.train_prune_once(runner.lenet300100, tiny_data, cfg, 0, dense_params / 10)
+    assert once["prune_once_epoch"] == 1  # dense for epoch 0 only, then three epochs of fine-tuning
+    _, tfmot = runner.train_tfmot(runner.lenet300100, tiny_data, cfg, 0, dense_params / 10)
+    assert tfmot["tfmot_end_step"] == 6  # final sparsity after epoch 0's 6 steps
+    with pytest.raises(SystemExit):
+        compare.config_from_args(compare.parse_args(["--quick", "--end-epoch", "2"]))  # nothing left to fine-tune
+    assert compare.config_from_args(compare.parse_args(["--quick", "--end-epoch", "1"]))["end_epoch"] == 1
+
+
+@legacy_only
 def test_equal_steps_gives_growing_dynhp_dense_training_step_count(runner, tiny_data):
     cfg = {"epochs": 3, "fairness": "steps"}
     _, facts = runner.train_dynhp(runner.lenet300100, tiny_data, cfg, 0, 10, grow_batch=True)
@@ -156,9 +171,9 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
     from benchmarks import payoff
     from benchmarks.sections import kept_sections
 
-    def results(fairness, cost=None):
+    def results(fairness, cost=None, dynhp=0.84):
         runs = []
-        for contender, accuracy, fits in (("dense", 0.85, True), ("dynhp", 0.84, True), ("tfmot", 0.86, False),
+        for contender, accuracy, fits in (("dense", 0.85, True), ("dynhp", dynhp, True), ("tfmot", 0.86, False),
                                           ("prune_once", 0.81, True)):
             runs.append({"network": "lenet5", "contender": contender, "seed": 0, "int8_tflm_accuracy": accuracy,
                          "compression": None if contender == "dense" else 10, "params": 100,
@@ -177,6 +192,10 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
     outputs("quick", "epochs")[0].write_text(json.dumps(results("epochs")))
     (tmp_path / "quick_memory_lenet5.json").write_text(json.dumps(results("memory")))
     (tmp_path / "quick_epochs_cost-params.json").write_text(json.dumps(results("epochs", "params")))  # an attempt
+    # A later attempt is measured against the defaults' run, not the base.
+    defaults = tmp_path / "quick_epochs_floor-0.7-growth-after-schedule.json"
+    defaults.write_text(json.dumps(results("epochs", dynhp=0.845)))
+    (tmp_path / "quick_epochs_end-epoch-3.json").write_text(json.dumps(results("epochs", dynhp=0.86)))
     monkeypatch.setattr(payoff.compare, "outputs", outputs)
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n")
@@ -192,6 +211,7 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
     assert "| 10x | prune once + fine-tune | 81.00 |" in text.split("### Equal memory")[1]  # the part file
     assert "| 10x | dense baseline | 85.00 | -1.00 |" in text
     assert "ranking_cost='params'" in text and "| 1 | 6 |" in text
+    assert "| 10x | DynHP (growing batch) | 84.50 | 86.00 | +1.50 |" in text.split("end_epoch=3")[1]
 
 
 def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_budget(tmp_path):
