@@ -45,21 +45,27 @@ class BatchStream:
         index = np.random.default_rng(seed).permutation(self.num_samples)[:count]
         return tuple(a[index] for a in self.arrays)
 
-    def _epoch(self):
-        """The epoch's sample order and batch size, read once: the size is fixed for the epoch."""
+    def _epoch(self) -> tuple[np.ndarray, np.int64]:
+        """The next epoch's sample order and batch size, read once: the size is fixed for the epoch."""
         rng = np.random.default_rng(None if self.seed is None else (self.seed, next(self._starts)))
         order = rng.permutation(self.num_samples) if self.shuffle else np.arange(self.num_samples)
-        yield order, np.int64(self.batch_size)
+        return order.astype(np.int64), np.int64(self.batch_size)
 
     def dataset(self) -> tf.data.Dataset:
-        # Python runs once per epoch (the order and the size); batching and gathering run in
-        # TensorFlow, prefetched, so feeding costs what Keras's own array input costs. The
-        # generator starts when an epoch's iterator does, after the previous epoch's end, so
-        # a grown batch applies from the next epoch on.
+        # Python runs once per epoch (the order and the size), when an epoch's iterator asks
+        # for its first batch, after the previous epoch's end, so a grown batch applies from the
+        # next epoch on. Batching and gathering run in TensorFlow, prefetched. The epoch comes
+        # from a one-element dataset through `tf.numpy_function`: `Dataset.from_generator` there
+        # cost about 3 ms of CPU per step (LeNet-300-100 at batch 64 took 1.5x a plain fit's
+        # CPU time; `benchmarks/physical.py --overhead`).
         tensors = tuple(tf.convert_to_tensor(a) for a in self.arrays)
-        epochs = tf.data.Dataset.from_generator(self._epoch, output_signature=(
-            tf.TensorSpec((self.num_samples,), tf.int64), tf.TensorSpec((), tf.int64)))
-        data = epochs.flat_map(lambda order, size: tf.data.Dataset.from_tensor_slices(order).batch(size))
+
+        def epoch(_):
+            order, size = tf.numpy_function(self._epoch, [], (tf.int64, tf.int64), stateful=True)
+            return tf.ensure_shape(order, (self.num_samples,)), tf.ensure_shape(size, ())
+
+        data = tf.data.Dataset.range(1).map(epoch)
+        data = data.flat_map(lambda order, size: tf.data.Dataset.from_tensor_slices(order).batch(size))
         data = data.map(lambda index: tuple(tf.gather(t, index) for t in tensors),
                         num_parallel_calls=tf.data.AUTOTUNE)
         return data.apply(tf.data.experimental.assert_cardinality(self.max_steps)).prefetch(tf.data.AUTOTUNE)
