@@ -226,7 +226,7 @@ def overhead_run(name: str, args) -> dict:
 
 
 def report_overhead(args, runs: list[dict]) -> None:
-    """Best epoch time (first, tracing epoch and the last, pruning one left out) per contender."""
+    """Best and median epoch time (first, tracing epoch and the last, pruning one left out) per contender."""
     best, epochs = {}, {}
     for run in runs:
         best[run["name"]] = min(best.get(run["name"], float("inf")), min(run["seconds"][1:-1]))

@@ -288,7 +288,7 @@ def device_plan(model, graph: PruningGraph, zero_biases: bool = False) -> Device
             op_kind = {"view": "RESHAPE", "add": "ADD"}.get(kind) or _pass_kind(cls, activation)
             fixed = {"RESHAPE": (_Constant(None, 0, fixed_bytes=8, name=CONSTANT_NAME),),
                      "MEAN": (_Constant(None, 0, fixed_bytes=8, name=[(layer.name, "reduction_indices")]),)}
-            out = new_tensor(layer, group, [(layer.name, TF_OPS.get(cls) or ACTIVATION_OPS.get(op_kind, op_kind))])
+            out = new_tensor(layer, group, [(layer.name, cls if cls in _TF_OPS else ACTIVATION_OPS.get(op_kind, op_kind))])
             ops.append(_Op(op_kind, tuple(ins), out, fixed.get(op_kind, ())))
             out_of[layer.name] = out
     outputs = tuple(out_of[t._keras_history[0].name] for t in as_list(model.outputs))
@@ -322,7 +322,6 @@ _TF_OPS = {"conv": ("convolution", "Conv2D"), "depthwise": ("depthwise", "depthw
            "reduction_indices": ("Mean/reduction_indices",) * 2, "relu": ("Relu",) * 2, "relu6": ("Relu6",) * 2,
            "MaxPooling2D": ("MaxPool2d", "MaxPool"), "AveragePooling2D": ("AvgPool2d", "AvgPool"),
            "Add": ("Add", "add"), "RESHAPE": ("Reshape",) * 2, "MEAN": ("Mean",) * 2}
-TF_OPS = {k: k for k in _TF_OPS if k[0].isupper()}
 
 
 def _tf_op(role: str) -> str:
@@ -352,7 +351,7 @@ def _fold_batchnorm(layer, src, ops, names, bias_names, weight, zero_biases) -> 
     conv = ops[index].kind != "FULLY_CONNECTED"
     own_bias = src in bias_names
     named = shift or not zero_biases or own_bias
-    if src not in bias_names and len(ops[index].constants) < 2 and (named or conv):
+    if not own_bias and len(ops[index].constants) < 2 and (named or conv):
         name = [part for part in names[src] if part != "1"] if named else CONSTANT_NAME
         kernel = ops[index].constants[0]
         bias = weight(layer, "beta", 4, kernel.channels_group, kernel.channels, True if conv else None, name)

@@ -5,8 +5,8 @@ model's config (each producer's width key from `dynhp_tf.layers`), builds the na
 and slices every weight to the kept neurons; `narrow_slots` and `build_optimizer` give a fresh
 optimizer of the same class and settings whose slots (momenta, velocities) are those of the
 kept entries, step count carried over; `expand_variables` and `expand_optimizer_state` write a
-narrow state back into the full-width one, whose removed neurons are zero already. Both read and write in place (`dynhp_tf.inplace`), so the
-full-width weights are never copied whole.
+narrow state back into the full-width one, whose removed neurons are zero already. Both read
+and write in place (`dynhp_tf.inplace`), so the full-width weights are never copied whole.
 
 `removable_neurons` is the one definition of "pruned" that the callback, the memory model
 and the exporter share: a neuron whose outgoing weights are all exactly zero, or whose

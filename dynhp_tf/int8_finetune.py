@@ -81,11 +81,17 @@ def on_int8_grid(kernel, per_tensor: bool):
     return tf.round(kernel / scale) * scale
 
 
+def _activation_scale(low, high):
+    """The low end and the step of the asymmetric int8 grid of [low, high], widened to hold 0 as
+    the converter does."""
+    low, high = tf.minimum(low, 0.0), tf.maximum(high, 0.0)
+    return low, tf.maximum(high - low, 1e-9) / 255
+
+
 def on_activation_grid(x, low, high):
     """`x` rounded to the asymmetric int8 grid of the range [low, high] (widened to hold 0, as the
     converter does), clipped to it; the gradient passes straight through."""
-    low, high = tf.minimum(low, 0.0), tf.maximum(high, 0.0)
-    scale = tf.maximum(high - low, 1e-9) / 255
+    low, scale = _activation_scale(low, high)
     zero = tf.clip_by_value(tf.round(-128 - low / scale), -128, 127)
     grid = (tf.clip_by_value(tf.round(x / scale) + zero, -128, 127) - zero) * scale
     return x + tf.stop_gradient(grid - x)
@@ -133,8 +139,8 @@ class _ActivationGrid:
 
     def logit_step(self):
         """One int8 step of the logits' range (as `on_activation_grid` widens it)."""
-        low, high = tf.minimum(self.ranges[-1][0], 0.0), tf.maximum(self.ranges[-1][1], 0.0)
-        return (high - low) / 255
+        low, high = self.ranges[-1][0], self.ranges[-1][1]
+        return _activation_scale(low, high)[1]
 
     def restore(self):
         for layer, activation in zip(self.layers, self.originals):
@@ -221,7 +227,8 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
             k.assign(on_int8_grid(k, per_tensor))
         with tf.GradientTape() as tape:
             z = logits(xb, training=True)
-            top = tf.argmax(z, axis=-1)  # the class before the logits are rounded: int8 must pick it too
+            # The class before the logits are rounded: int8 must pick it too.
+            top = tf.argmax(z, axis=-1) if margin_steps else None
             if activations is not None:
                 z = activations.quantize_logits(z)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, z))
