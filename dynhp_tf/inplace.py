@@ -43,6 +43,24 @@ def _write_rows(variable, rows: np.ndarray, part) -> None:
             tf.raw_ops.ResourceScatterUpdate(resource=component.handle, indices=rows, updates=part)
 
 
+def _read_rows(variable, rows: np.ndarray):
+    """`variable[rows]`, read without reading the whole variable."""
+    component = _components(variable)[0]
+    return tf.raw_ops.ResourceGather(resource=component.handle, indices=rows, dtype=component.dtype)
+
+
+def _end_row_access(variable) -> None:
+    """Makes reads of `variable` share its buffer again after row reads or writes.
+
+    A row scatter or gather puts a TensorFlow variable in copy-on-read mode: from then on every
+    read, in every train step, copies the whole buffer, so a written 4096-wide kernel would
+    cost a 64 MiB temporary per read for the rest of training.
+    """
+    for component in _components(variable):
+        with tf.device(component.device):
+            tf.raw_ops.DisableCopyOnRead(resource=component.handle)
+
+
 def take_kept(variable, pruned_axes, keep: list[np.ndarray]) -> tf.Tensor:
     """The part of a weight that the kept neurons use (`groups.slice_weight`, in TensorFlow).
 
@@ -74,6 +92,7 @@ def assign_kept(target, source, pruned_axes, keep: list[np.ndarray], block_bytes
             if len(index[axis]) < shape[axis]:
                 part = tf.gather(part, index[axis], axis=axis)
         _write_rows(target, np.arange(len(index[0]))[block], part)
+    _end_row_access(target)
 
 
 def _widen(part, axis: int, index: np.ndarray, size: int):
@@ -102,6 +121,7 @@ def write_kept(variable, value, pruned_axes, keep: list[np.ndarray], block_bytes
             if len(index[axis]) < shape[axis]:
                 part = _widen(part, axis, index[axis], shape[axis])
         _write_rows(variable, index[0][block], part)
+    _end_row_access(variable)
 
 
 def zero_removed(variable, pruned_axes, old_keep: list[np.ndarray], new_keep: list[np.ndarray],
@@ -124,10 +144,11 @@ def zero_removed(variable, pruned_axes, old_keep: list[np.ndarray], new_keep: li
         mask[kept] = 1
         masks.append(mask.reshape([-1] + [1] * (len(shape) - axis - 1)))
     for block in _row_blocks(shape, dtype.size, len(rows), block_bytes):
-        part = tf.gather(tf.convert_to_tensor(variable), rows[block], axis=0) * masks[0][rows[block]]
+        part = _read_rows(variable, rows[block]) * masks[0][rows[block]]
         for mask in masks[1:]:
             part = part * mask
         _write_rows(variable, rows[block], part)
+    _end_row_access(variable)
 
 
 def free_variables(variables) -> None:

@@ -1,4 +1,8 @@
 """In-place writes into full-width weights agree exactly with the numpy slice/expand reference."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -53,3 +57,30 @@ def test_free_variables_empties_the_buffer():
     free_variables([v])
     inner = v if isinstance(v, tf.Variable) else v.value
     assert tf.size(inner.read_value()).numpy() == 0
+
+
+READS_AFTER_WRITES = """
+import numpy as np, tensorflow as tf
+from dynhp_tf.inplace import assign_kept, write_kept, zero_removed
+axes, keep, old = [(0, 0, 1), (1, 1, 1)], [np.arange(512) % 2 == 0] * 2, [np.ones(512, bool)] * 2
+full = tf.Variable(tf.ones([512, 512]))
+narrow = tf.Variable(tf.zeros([256, 256]))
+def read_cost(v):  # allocator bytes that two reads of `v` take
+    before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    a, b = v.read_value(), v.read_value()
+    return tf.config.experimental.get_memory_info("CPU:0")["current"] - before
+zero_removed(full, axes, old, keep)
+assign_kept(narrow, full, axes, keep)
+print(read_cost(full), read_cost(narrow))
+write_kept(full, narrow, axes, keep)
+print(read_cost(full))
+"""
+
+
+def test_reads_share_the_buffer_after_in_place_writes():
+    """A row scatter leaves a TensorFlow variable copying its whole buffer at every read, which
+    in a train step would cost a weight-sized temporary per read: the writes switch it back."""
+    env = {"TF_CPU_ALLOCATOR_USE_BFC": "true", "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", READS_AFTER_WRITES], capture_output=True, text=True, check=True,
+                          env=env, cwd=Path(__file__).parents[1])
+    assert done.stdout.split() == ["0", "0", "0"], done.stdout
