@@ -287,6 +287,7 @@ class DynHPCallback(keras.callbacks.Callback):
                           "neurons are pruned by masks, not removed physically: train steps keep their "
                           "full-width cost", stacklevel=2)
         self._own_step_constrained = self.masks.attached  # attached before the step is first traced
+        self._zero_after_step = False
         if self.stream is None:
             warnings.warn("DynHPCallback: fit was given arrays, not cb.batches(x, y): neurons are pruned, "
                           "but batch growth is off", stacklevel=2)
@@ -296,7 +297,12 @@ class DynHPCallback(keras.callbacks.Callback):
                 self._grow_batch()
 
     def _step(self, iterator):
-        logs = self.trainer.step(iterator) if self.trainer.compact is not None else self.driver.own_step(iterator)
+        if self.trainer.compact is not None:
+            logs = self.trainer.step(iterator)
+        else:
+            logs = self.driver.own_step(iterator)
+            if self._zero_after_step:
+                self.masks.zero_in_place()
         if self.halo is not None:
             self.halo.update_scales()
         return logs
@@ -308,11 +314,11 @@ class DynHPCallback(keras.callbacks.Callback):
         if self.trainer.compact is None and self._memory(self.current_batch, narrow=True).total > \
                 self._memory(self.current_batch, narrow=False).total:
             # A narrow copy beside the full-width weights would take more than the masked model,
-            # which trains on: its step must be traced with the constraint that keeps removed
-            # neurons at zero (attached at this event, after the step was traced).
-            if self.masks.attached and not self._own_step_constrained:
-                self.driver.remake_own_step()
-                self._own_step_constrained = True
+            # which trains on. Its step was traced before the constraint that keeps removed
+            # neurons at zero was attached (at this event); rather than trace it again with the
+            # constraint, whose product is one more weight-sized buffer in every step, the
+            # removed entries are set back to zero in place after each step.
+            self._zero_after_step = self.masks.attached and not self._own_step_constrained
             return
         previous = self.trainer.keep
         if self.trainer.shrink(keep):

@@ -73,6 +73,13 @@ class NeuronMasks:
 
             _set_constraint(weight, constraint)
 
+    def zero_in_place(self) -> None:
+        """Sets the removed neurons' weights back to zero, in place: what the constraint does
+        inside a step traced with it, for a step traced before it was attached."""
+        full = [np.ones(k.size, bool) for k in self.keep]
+        for key, axes in self._axes.items():
+            zero_removed(layer_weight(self.model, *key), axes, full, self.keep)
+
     def update(self, keep: list[np.ndarray]) -> None:
         """Applies `keep` now: keep vectors, and removed neurons' weights set to zero in place."""
         old, self.keep = self.keep, [k.copy() for k in keep]

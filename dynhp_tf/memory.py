@@ -2,13 +2,17 @@
 
 bytes = params * b * (1 weight) + trainable * b * (1 gradient + optimizer slots)
         + batch * (activations kept for the backward pass + input) * b
+        + the largest trainable weight * b (the optimizer's update of it: one temporary of its size)
         + the full-width weights that stay in the user's model while a narrow copy trains
 
 DynHPCallback trains a physically narrow copy after its first pruning event
 (`dynhp_tf.trainer`): the full-width gradients and optimizer slots are freed, the full-width
 weights stay (the user's model holds them), and that copy is the last term. TensorFlow's own
-runtime, traced functions and transient buffers are not modeled: `benchmarks/physical.py`
-measures them against this model.
+runtime, traced functions and the other transient buffers are not modeled:
+`benchmarks/physical.py` measures them against this model. The update temporary is: an update
+such as Adam's computes each weight's new value and slots from temporaries of that weight's
+size, one weight at a time, so the largest weight sets it (measured at about one buffer of its
+size on the benchmark's 784-4096-4096-10 MLP, where it is 64 MiB of a 369 MiB peak).
 
 Activations are the outputs of every layer except reshaping views (Input, Flatten), at the
 widths the kept neurons give them. b is the byte size of the model's float type.
@@ -39,12 +43,13 @@ class TrainingMemory:
     optimizer_slots: int
     activations: int
     inputs: int
+    update_temporaries: int = 0
     full_width_weights: int = 0
 
     @property
     def total(self) -> int:
         return (self.weights + self.gradients + self.optimizer_slots + self.activations + self.inputs
-                + self.full_width_weights)
+                + self.update_temporaries + self.full_width_weights)
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "total": self.total}
@@ -74,6 +79,7 @@ def memory_for(graph: PruningGraph, kept, batch_size: int, slots: int, dtype_byt
         optimizer_slots=trainable * slots * dtype_bytes,
         activations=batch_size * (graph.activation_elements(kept) - graph.input_elements) * dtype_bytes,
         inputs=batch_size * graph.input_elements * dtype_bytes,
+        update_temporaries=max((w.kept_size(kept) for w in graph.weights if w.trainable), default=0) * dtype_bytes,
         full_width_weights=graph.params() * dtype_bytes if narrow_copy else 0,
     )
 
