@@ -335,79 +335,76 @@ def export_model(
     )
     _require_agreement(tflm, min_agreement, "the int8 model")
 
-    c_runtime = c_dir = None
-    if runtime == "c":  # generated and measured in a scratch dir, copied into the output
-        from dynhp_tf.converters.c_export import build_c_runtime, measured_fit
+    c_runtime = c_dir = c_scratch = None
+    try:  # the scratch C project goes however the export ends (a failed check, a refused fit, Ctrl-C)
+        if runtime == "c":  # generated and measured in a scratch dir, copied into the output
+            from dynhp_tf.converters.c_export import build_c_runtime, measured_fit
 
-        c_model, c_tflm = tflite_model, tflm
-        if not board.per_channel_dense:
-            # Our kernels take one multiplier per output unit on every board, so the C runtime
-            # gets its own per-channel flatbuffer; the TFLM firmware keeps the board's grid.
-            c_model = quantize_int8_in_child(compact.model, x_cal, per_channel_dense=True, io=io)
-            check_dense_quantization(c_model, per_channel_dense=True)
-            c_tflm = check_with_tflm(c_model, compact.model, x_check, arena_margin=board.arena_margin,
-                                     labels=y_check, sample_source=source)
-            progress(f"      C runtime flatbuffer: per-channel dense layers, top-1 agreement with "
-                     f"float {_agreement_text(c_tflm)}")
-            _require_agreement(c_tflm, min_agreement, "the per-channel int8 model of the C runtime")
-        c_dir = pathlib.Path(tempfile.mkdtemp(prefix="dynhp-c-runtime-"))
-        c_runtime = build_c_runtime(c_model, c_tflm, model_name=re.sub(r"\W", "_", model_path.stem),
-                                    board=board, project_dir=c_dir)
-        progress(f"      C runtime: {c_runtime.not_measured or 'measured under QEMU mps2-an386'}")
-    stage(5, f"fit check for {board.name}")
-    fit = check_fit(
-        board, flatbuffer_bytes=len(tflite_model), arena_bytes=tflm.arena_with_margin,
-        compression=compact.params_dense / max(1, compact.params_compact),
-    )
-    if c_runtime is not None and c_runtime.figures:
-        fit = measured_fit(board, c_runtime, fit.compression)
-    table = fit_table(fit)
-    progress(table)
-    estimate = estimate_vs_measured(model, board, flatbuffer_bytes=len(tflite_model),
-                                    arena_bytes=tflm.arena_bytes, macs=compact.macs_compact)
-    progress("      estimate vs measured: " + ", ".join(
-        f"{k} {v['estimated']:,} vs {v['measured']:,} ({100 * v['error']:+.1f}%)" for k, v in estimate.items()))
-    try:
+            c_model, c_tflm = tflite_model, tflm
+            if not board.per_channel_dense:
+                # Our kernels take one multiplier per output unit on every board, so the C runtime
+                # gets its own per-channel flatbuffer; the TFLM firmware keeps the board's grid.
+                c_model = quantize_int8_in_child(compact.model, x_cal, per_channel_dense=True, io=io)
+                check_dense_quantization(c_model, per_channel_dense=True)
+                c_tflm = check_with_tflm(c_model, compact.model, x_check, arena_margin=board.arena_margin,
+                                         labels=y_check, sample_source=source)
+                progress(f"      C runtime flatbuffer: per-channel dense layers, top-1 agreement with "
+                         f"float {_agreement_text(c_tflm)}")
+                _require_agreement(c_tflm, min_agreement, "the per-channel int8 model of the C runtime")
+            c_scratch = tempfile.TemporaryDirectory(prefix="dynhp-c-runtime-")
+            c_dir = pathlib.Path(c_scratch.name)
+            c_runtime = build_c_runtime(c_model, c_tflm, model_name=re.sub(r"\W", "_", model_path.stem),
+                                        board=board, project_dir=c_dir)
+            progress(f"      C runtime: {c_runtime.not_measured or 'measured under QEMU mps2-an386'}")
+        stage(5, f"fit check for {board.name}")
+        fit = check_fit(
+            board, flatbuffer_bytes=len(tflite_model), arena_bytes=tflm.arena_with_margin,
+            compression=compact.params_dense / max(1, compact.params_compact),
+        )
+        if c_runtime is not None and c_runtime.figures:
+            fit = measured_fit(board, c_runtime, fit.compression)
+        table = fit_table(fit)
+        progress(table)
+        estimate = estimate_vs_measured(model, board, flatbuffer_bytes=len(tflite_model),
+                                        arena_bytes=tflm.arena_bytes, macs=compact.macs_compact)
+        progress("      estimate vs measured: " + ", ".join(
+            f"{k} {v['estimated']:,} vs {v['measured']:,} ({100 * v['error']:+.1f}%)" for k, v in estimate.items()))
         require_fit(fit, hint=lambda: fit_hint(model, board))
-    except BaseException:
-        if c_dir is not None:  # the scratch C project must not outlive a refused export
-            shutil.rmtree(c_dir, ignore_errors=True)
-        raise
-    t = lap("fit", t)
+        t = lap("fit", t)
 
-    stage(6, f"writing {out}")
-    name = re.sub(r"\W", "_", model_path.stem) or "model"
-    seconds["total_before_write"] = time.perf_counter() - started
-    report = build_report(
-        model_path=model_path, board=board, compact=compact, tflite_model=tflite_model,
-        io=io, dense_weights=dense_weights, tflm=tflm, fit=fit,
-        calibration_source=cal_source, seconds=seconds,
-    )
-    report["estimate"] = estimate
-    if preprocessing is not None:
-        report["tflite"]["preprocessing"] = preprocessing
-    if c_runtime is not None:
-        report["c_runtime"] = c_runtime.summary()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
-    try:
-        compact.model.save(tmp / f"{name}_compact{model_path.suffix.lower()}")
-        (tmp / f"{name}.tflite").write_bytes(tflite_model)
-        report[REPORT_KEY] = _write_firmware(tmp, board, tflite_model, name, tflm)
-        report["firmware"] = "firmware"
-        if c_dir is not None:
-            shutil.copytree(c_dir, tmp / "firmware_c")
-        write_reports(tmp, report, table)
-        if out.exists() and not force:  # appeared while we worked
-            raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        stage(6, f"writing {out}")
+        name = re.sub(r"\W", "_", model_path.stem) or "model"
+        seconds["total_before_write"] = time.perf_counter() - started
+        report = build_report(
+            model_path=model_path, board=board, compact=compact, tflite_model=tflite_model,
+            io=io, dense_weights=dense_weights, tflm=tflm, fit=fit,
+            calibration_source=cal_source, seconds=seconds,
+        )
+        report["estimate"] = estimate
+        if preprocessing is not None:
+            report["tflite"]["preprocessing"] = preprocessing
+        if c_runtime is not None:
+            report["c_runtime"] = c_runtime.summary()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output should not be
+        try:
+            compact.model.save(tmp / f"{name}_compact{model_path.suffix.lower()}")
+            (tmp / f"{name}.tflite").write_bytes(tflite_model)
+            report[REPORT_KEY] = _write_firmware(tmp, board, tflite_model, name, tflm)
+            report["firmware"] = "firmware"
+            if c_dir is not None:
+                shutil.copytree(c_dir, tmp / "firmware_c")
+            write_reports(tmp, report, table)
+            if out.exists() and not force:  # appeared while we worked
+                raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")
+            _replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     finally:
-        if c_dir is not None:
-            shutil.rmtree(c_dir, ignore_errors=True)
+        if c_scratch is not None:
+            c_scratch.cleanup()
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     progress(f"done in {time.perf_counter() - started:.1f} s: {out}")
     return ExportResult(out_dir=out, report=report, files=files)

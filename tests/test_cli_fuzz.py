@@ -257,3 +257,12 @@ def test_ctrl_c_mid_export_leaves_nothing(workdir):
     assert "Traceback" not in out + err
     assert sorted(p.name for p in workdir.iterdir()) == ["cal.npy", "tiny.h5"]
     assert left_in_temp() == []
+
+
+def test_failed_c_runtime_check_leaves_nothing(workdir, monkeypatch):
+    """The C runtime's scratch project is removed when its golden check fails under QEMU."""
+    import dynhp_tf.converters.c_export as c_export
+
+    failed = {"golden": "failed", "qemu_exit_status": 1, "max_abs_diff": 3}
+    monkeypatch.setattr(c_export, "emulate_project", lambda project_dir: failed)
+    assert_refused(export("--calibration", "cal.npy", "--runtime", "c"), CODES["ExportError"], "golden check failed")
