@@ -9,10 +9,10 @@ DynHPCallback trains a physically narrow copy after its first pruning event
 (`dynhp_tf.trainer`): the full-width gradients and optimizer slots are freed, the full-width
 weights stay (the user's model holds them), and that copy is the last term. TensorFlow's own
 runtime, traced functions and the other transient buffers are not modeled:
-`benchmarks/physical.py` measures them against this model. The update temporary is: an update
-such as Adam's computes each weight's new value and slots from temporaries of that weight's
-size, one weight at a time, so the largest weight sets it (measured at about one buffer of its
-size on the benchmark's 784-4096-4096-10 MLP, where it is 64 MiB of a 369 MiB peak).
+`benchmarks/physical.py` measures them against this model. The update temporary is there
+because an update such as Adam's computes each weight's new value and slots from temporaries of
+that weight's size, one weight at a time, so the largest weight sets it (about one buffer of its
+size, measured on the benchmark's 784-4096-4096-10 MLP: 64 MiB of a 369 MiB peak).
 
 Activations are the outputs of every layer except reshaping views (Input, Flatten), at the
 widths the kept neurons give them. b is the byte size of the model's float type.
