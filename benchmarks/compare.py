@@ -78,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--end-epoch", type=int,
                         help="DynHP's last pruning epoch, 0-based (attempt at the fine-tuning share; default the "
                              "callback's ceil(0.6 * epochs) - 1); prune-once and tfmot follow it")
+    parser.add_argument("--distill", nargs=3, metavar=("WHEN", "ALPHA", "T"),
+                        help="DynHP self-distillation attempt (benchmarks.distill): WHEN first|events, weight, "
+                             "temperature; e.g. --distill first 0.5 2")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
                         help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
@@ -110,7 +113,18 @@ def config_from_args(args) -> dict:
         if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
-    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch"):
+    if getattr(args, "distill", None):
+        when, alpha, temperature = args.distill
+        if when not in ("first", "events"):
+            raise SystemExit(f"compare: --distill: expected WHEN first or events, got {when!r}")
+        try:
+            args.distill = [when, float(alpha), float(temperature)]
+        except ValueError:
+            raise SystemExit(f"compare: --distill: expected numbers for ALPHA and T, got {alpha!r} {temperature!r}")
+        if not (0 < args.distill[1] <= 1 and args.distill[2] > 0):
+            raise SystemExit("compare: --distill: expected 0 < ALPHA <= 1 and T > 0")
+    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch",
+                "distill"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config
