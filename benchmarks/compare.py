@@ -78,6 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--end-epoch", type=int,
                         help="DynHP's last pruning epoch, 0-based (attempt at the fine-tuning share; default the "
                              "callback's ceil(0.6 * epochs) - 1); prune-once and tfmot follow it")
+    parser.add_argument("--schedule", choices=("cubic", "linear"),
+                        help="the shape of DynHP's pruning schedule (attempt; default the callback's cubic)")
     parser.add_argument("--distill", nargs=3, metavar=("WHEN", "ALPHA", "T"),
                         help="DynHP self-distillation attempt (benchmarks.distill): WHEN first|events, weight, "
                              "temperature; e.g. --distill first 0.5 2")
@@ -124,7 +126,7 @@ def config_from_args(args) -> dict:
         if not (0 < args.distill[1] <= 1 and args.distill[2] > 0):
             raise SystemExit("compare: --distill: expected 0 < ALPHA <= 1 and T > 0")
     for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch",
-                "distill"):
+                "distill", "schedule"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config

@@ -119,7 +119,8 @@ def dynhp_settings(cfg, grow_batch: bool = True) -> dict:
     The same in every fairness mode; the fixed-batch ablation caps the batch at BATCH_SIZE.
     """
     settings = dict(DYNHP_SETTINGS, **{k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size",
-                                                           "batch_growth", "layer_floor") if cfg.get(k) is not None})
+                                                           "batch_growth", "layer_floor", "schedule")
+                                               if cfg.get(k) is not None})
     return settings if grow_batch else dict(settings, max_batch_size=BATCH_SIZE)
 
 
