@@ -22,6 +22,7 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from benchmarks.deploy import deploy  # noqa: E402
 from benchmarks.distill import Distillation, encode_labels  # noqa: E402
+from benchmarks.restarts import WarmRestarts  # noqa: E402
 from dynhp_tf import DynHPCallback, training_memory  # noqa: E402
 from dynhp_tf._keras import keras  # noqa: E402
 from dynhp_tf.datasets import fashion_mnist  # noqa: E402
@@ -273,6 +274,9 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     callbacks, epochs = [accuracy, cb], cfg["epochs"]
     if distill:  # before cb: the teacher is the network before the event's pruning
         callbacks.insert(1, distill.callback(x, cb.schedule, epochs))
+    restarts = WarmRestarts(cb, epochs, cfg["lr_restarts"]) if cfg.get("lr_restarts") is not None else None
+    if restarts:  # before cb: its batch scaling must multiply the epoch's rate, not an annealed one
+        callbacks.insert(len(callbacks) - 1, restarts)
     stream = cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed)
     if fairness == "steps" and grow_batch:  # more epochs at the grown batch, until dense's steps are spent
         callbacks.append(_StopAfterSteps(step_budget(cfg, len(x)), cb.stream))
@@ -294,7 +298,8 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
                    "batch_size_final": final["dynhp/batch_size"], "trajectory": trajectory,
                    "optimizer_steps": int(model.optimizer.iterations.numpy()), "epochs_trained": len(cb.history),
                    "dynhp_widths": {k: list(v) for k, v in cb.widths().items()},
-                   **({"distill_teacher_epochs": distill.taken} if distill else {})}
+                   **({"distill_teacher_epochs": distill.taken} if distill else {}),
+                   **({"lr_restart_rates": restarts.rates} if restarts else {})}
 
 
 def _distillation(cfg, model, samples):
