@@ -41,13 +41,18 @@ ATTEMPTS = {
                            "defaults",
     "distill-events-0.5-2": "self-distillation with the teacher retaken before every event (the network just "
                             "before it loses neurons; `--distill events 0.5 2`), against the session-6 defaults",
-    "schedule-linear": "a linear pruning schedule instead of the cubic one (`schedule='linear'`: 20% of the "
-                       "removal per event instead of 49% at the first), against the session-6 defaults",
+    "schedule-linear": "a linear pruning schedule instead of the cubic one (`schedule='linear'`: the first event "
+                       "removes about 19% of the parameters instead of 47%, the last about 62% instead of none), "
+                       "against the session-6 defaults",
+    "lr-restarts-0": "warm restarts: the learning rate restarts at its rate after every event and cosine-anneals to 0 "
+                     "by the next event and, after the last, by the end of training (`--lr-restarts 0`, "
+                     "benchmarks/restarts.py), against the session-6 defaults",
 }
 # Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
 # against the session-4 base, so that their difference is the one change.
 ATTEMPT_BASES = {suffix: "floor-0.7-growth-after-schedule"
-                 for suffix in ("end-epoch-3", "distill-first-0.5-2", "distill-events-0.5-2", "schedule-linear")}
+                 for suffix in ("end-epoch-3", "distill-first-0.5-2", "distill-events-0.5-2", "schedule-linear",
+                                "lr-restarts-0")}
 
 
 def _load(path: pathlib.Path) -> dict | None:
