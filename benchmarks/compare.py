@@ -83,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr-restarts", type=float, metavar="FLOOR",
                         help="DynHP attempt (benchmarks.restarts): the learning rate restarts after every event and "
                              "cosine-anneals to FLOOR x its rate by the next event and by the end (e.g. 0)")
+    parser.add_argument("--lr-anneal-fine-tuning", type=float, metavar="FLOOR",
+                        help="DynHP attempt: a constant rate while pruning, then one cosine to FLOOR x the rate "
+                             "over the fine-tuning epochs")
     parser.add_argument("--distill", nargs=3, metavar=("WHEN", "ALPHA", "T"),
                         help="DynHP self-distillation attempt (benchmarks.distill): WHEN first|events, weight, "
                              "temperature; e.g. --distill first 0.5 2")
@@ -118,8 +121,9 @@ def config_from_args(args) -> dict:
         if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
-    if getattr(args, "lr_restarts", None) is not None and not 0 <= args.lr_restarts < 1:
-        raise SystemExit(f"compare: --lr-restarts: expected 0 <= FLOOR < 1, got {args.lr_restarts}")
+    for key in ("lr_restarts", "lr_anneal_fine_tuning"):
+        if getattr(args, key, None) is not None and not 0 <= getattr(args, key) < 1:
+            raise SystemExit(f"compare: --{key.replace('_', '-')}: expected 0 <= FLOOR < 1, got {getattr(args, key)}")
     if getattr(args, "distill", None):
         when, alpha, temperature = args.distill
         if when not in ("first", "events"):
@@ -131,7 +135,7 @@ def config_from_args(args) -> dict:
         if not (0 < args.distill[1] <= 1 and args.distill[2] > 0):
             raise SystemExit("compare: --distill: expected 0 < ALPHA <= 1 and T > 0")
     for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch",
-                "distill", "schedule", "lr_restarts"):
+                "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config

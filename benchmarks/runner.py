@@ -274,7 +274,11 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     callbacks, epochs = [accuracy, cb], cfg["epochs"]
     if distill:  # before cb: the teacher is the network before the event's pruning
         callbacks.insert(1, distill.callback(x, cb.schedule, epochs))
-    restarts = WarmRestarts(cb, epochs, cfg["lr_restarts"]) if cfg.get("lr_restarts") is not None else None
+    restarts = None
+    if cfg.get("lr_restarts") is not None or cfg.get("lr_anneal_fine_tuning") is not None:
+        anneal_only = cfg.get("lr_restarts") is None
+        restarts = WarmRestarts(cb, epochs, cfg["lr_anneal_fine_tuning" if anneal_only else "lr_restarts"],
+                                during_pruning=not anneal_only)
     if restarts:  # before cb: its batch scaling must multiply the epoch's rate, not an annealed one
         callbacks.insert(len(callbacks) - 1, restarts)
     stream = cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed)
