@@ -287,3 +287,20 @@ def test_distillation_attempt_takes_the_teacher_before_the_first_event_and_chang
         compare.config_from_args(compare.parse_args(["--quick", "--distill", "later", "0.5", "2"]))
     assert compare.config_from_args(compare.parse_args(["--quick", "--distill", "events", "0.5", "2"]))["distill"] \
         == ["events", 0.5, 2.0]
+
+
+@legacy_only
+def test_warm_restarts_anneal_each_segment_and_restart_after_events(runner, tiny_data):
+    from benchmarks.restarts import segments
+    from dynhp_tf.schedule import PruningSchedule
+
+    assert segments(PruningSchedule(end_epoch=1), 4) == [[0], [1], [2, 3]]  # events end epochs 0 and 1
+    cfg = {"epochs": 3, "fairness": "epochs"}  # events at epochs 0 and 1, epoch 2 fine-tunes
+    _, restarts = runner.train_dynhp(runner.lenet300100, tiny_data, dict(cfg, lr_restarts=0.0), 0, 10, grow_batch=False)
+    for epoch, first, last in restarts["lr_restart_rates"]:
+        assert first == pytest.approx(runner.LEARNING_RATE) and last < 0.1 * first, epoch  # restart, then anneal
+    _, anneal = runner.train_dynhp(runner.lenet300100, tiny_data, dict(cfg, lr_anneal_fine_tuning=0.0), 0, 10,
+                                   grow_batch=False)
+    rates = anneal["lr_restart_rates"]
+    assert [r[1] for r in rates[:2]] == [None, None]  # constant while pruning
+    assert rates[2][1] == pytest.approx(runner.LEARNING_RATE) and rates[2][2] < 0.1 * rates[2][1]
