@@ -86,6 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr-anneal-fine-tuning", type=float, metavar="FLOOR",
                         help="DynHP attempt: a constant rate while pruning, then one cosine to FLOOR x the rate "
                              "over the fine-tuning epochs")
+    parser.add_argument("--criterion", choices=("l1_incoming", "taylor"),
+                        help="DynHP's neuron importance (attempt, DynHP only; default the callback's l2_product)")
     parser.add_argument("--distill", nargs=3, metavar=("WHEN", "ALPHA", "T"),
                         help="DynHP self-distillation attempt (benchmarks.distill): WHEN first|events, weight, "
                              "temperature; e.g. --distill first 0.5 2")
@@ -118,6 +120,8 @@ def config_from_args(args) -> dict:
         config["mode"] = f"{mode} (custom)"
     config["fairness"] = getattr(args, "fairness", "epochs")
     if getattr(args, "contenders", None):
+        if getattr(args, "criterion", None) == "taylor" and "prune_once" in args.contenders:
+            raise SystemExit("compare: --criterion taylor: prune-once scores without data; run DynHP alone")
         if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
@@ -135,7 +139,8 @@ def config_from_args(args) -> dict:
         if not (0 < args.distill[1] <= 1 and args.distill[2] > 0):
             raise SystemExit("compare: --distill: expected 0 < ALPHA <= 1 and T > 0")
     for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch",
-                "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning"):
+                "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning",
+                "criterion"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config

@@ -120,7 +120,8 @@ def dynhp_settings(cfg, grow_batch: bool = True) -> dict:
     The same in every fairness mode; the fixed-batch ablation caps the batch at BATCH_SIZE.
     """
     settings = dict(DYNHP_SETTINGS, **{k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size",
-                                                           "batch_growth", "layer_floor", "schedule")
+                                                           "batch_growth", "layer_floor", "schedule",
+                                                           "criterion")
                                                if cfg.get(k) is not None})
     return settings if grow_batch else dict(settings, max_batch_size=BATCH_SIZE)
 
