@@ -49,12 +49,14 @@ ATTEMPTS = {
                      "benchmarks/restarts.py), against the session-6 defaults",
     "lr-anneal-fine-tuning-0": "the learning rate constant while pruning, then one cosine to 0 over the fine-tuning "
                                "epochs (`--lr-anneal-fine-tuning 0`), against the session-6 defaults",
+    "criterion-taylor": "the first-order Taylor importance instead of the weight-norm product (`criterion='taylor'`), "
+                        "against the session-6 defaults",
 }
 # Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
 # against the session-4 base, so that their difference is the one change.
 ATTEMPT_BASES = {suffix: "floor-0.7-growth-after-schedule"
                  for suffix in ("end-epoch-3", "distill-first-0.5-2", "distill-events-0.5-2", "schedule-linear",
-                                "lr-restarts-0", "lr-anneal-fine-tuning-0")}
+                                "lr-restarts-0", "lr-anneal-fine-tuning-0", "criterion-taylor")}
 
 
 def _load(path: pathlib.Path) -> dict | None:
