@@ -275,13 +275,9 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     callbacks, epochs = [accuracy, cb], cfg["epochs"]
     if distill:  # before cb: the teacher is the network before the event's pruning
         callbacks.insert(1, distill.callback(x, cb.schedule, epochs))
-    restarts = None
-    if cfg.get("lr_restarts") is not None or cfg.get("lr_anneal_fine_tuning") is not None:
-        anneal_only = cfg.get("lr_restarts") is None
-        restarts = WarmRestarts(cb, epochs, cfg["lr_anneal_fine_tuning" if anneal_only else "lr_restarts"],
-                                during_pruning=not anneal_only)
+    restarts = _warm_restarts(cfg, cb, epochs)
     if restarts:  # before cb: its batch scaling must multiply the epoch's rate, not an annealed one
-        callbacks.insert(len(callbacks) - 1, restarts)
+        callbacks.insert(-1, restarts)
     stream = cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed)
     if fairness == "steps" and grow_batch:  # more epochs at the grown batch, until dense's steps are spent
         callbacks.append(_StopAfterSteps(step_budget(cfg, len(x)), cb.stream))
@@ -313,6 +309,16 @@ def _distillation(cfg, model, samples):
         return None
     when, alpha, temperature = cfg["distill"]
     return Distillation(samples, int(model.outputs[0].shape[-1]), float(alpha), float(temperature), when)
+
+
+def _warm_restarts(cfg, cb, epochs):
+    """The run's learning-rate attempt (benchmarks.restarts): restarts after every event, or annealing
+    over the fine-tuning only; None without one."""
+    if cfg.get("lr_restarts") is not None:
+        return WarmRestarts(cb, epochs, cfg["lr_restarts"])
+    if cfg.get("lr_anneal_fine_tuning") is not None:
+        return WarmRestarts(cb, epochs, cfg["lr_anneal_fine_tuning"], during_pruning=False)
+    return None
 
 
 def _kernel_and_bias_counts(model):
