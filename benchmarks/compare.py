@@ -78,6 +78,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--end-epoch", type=int,
                         help="DynHP's last pruning epoch, 0-based (attempt at the fine-tuning share; default the "
                              "callback's ceil(0.6 * epochs) - 1); prune-once and tfmot follow it")
+    parser.add_argument("--schedule", choices=("cubic", "linear"),
+                        help="the shape of DynHP's pruning schedule (attempt; default the callback's cubic)")
+    parser.add_argument("--lr-restarts", type=float, metavar="FLOOR",
+                        help="DynHP attempt (benchmarks.restarts): the learning rate restarts after every event and "
+                             "cosine-anneals to FLOOR x its rate by the next event and by the end (e.g. 0)")
+    parser.add_argument("--lr-anneal-fine-tuning", type=float, metavar="FLOOR",
+                        help="DynHP attempt: a constant rate while pruning, then one cosine to FLOOR x the rate "
+                             "over the fine-tuning epochs")
+    parser.add_argument("--criterion", choices=("l1_incoming", "taylor"),
+                        help="DynHP's neuron importance (attempt, DynHP only; default the callback's l2_product)")
+    parser.add_argument("--distill", nargs=3, metavar=("WHEN", "ALPHA", "T"),
+                        help="DynHP self-distillation attempt (benchmarks.distill): WHEN first|events, weight, "
+                             "temperature; e.g. --distill first 0.5 2")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
                         help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
@@ -107,10 +120,27 @@ def config_from_args(args) -> dict:
         config["mode"] = f"{mode} (custom)"
     config["fairness"] = getattr(args, "fairness", "epochs")
     if getattr(args, "contenders", None):
+        if getattr(args, "criterion", None) == "taylor" and "prune_once" in args.contenders:
+            raise SystemExit("compare: --criterion taylor: prune-once scores without data; run DynHP alone")
         if set(args.contenders) & {"tfmot", "scratch", "prune_once"} and "dynhp" not in args.contenders:
             raise SystemExit("compare: --contenders tfmot, scratch and prune_once copy DynHP's result; add dynhp")
         config["contenders"] = [c for c in CONTENDERS if c in args.contenders]
-    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch"):
+    for key in ("lr_restarts", "lr_anneal_fine_tuning"):
+        if getattr(args, key, None) is not None and not 0 <= getattr(args, key) < 1:
+            raise SystemExit(f"compare: --{key.replace('_', '-')}: expected 0 <= FLOOR < 1, got {getattr(args, key)}")
+    if getattr(args, "distill", None):
+        when, alpha, temperature = args.distill
+        if when not in ("first", "events"):
+            raise SystemExit(f"compare: --distill: expected WHEN first or events, got {when!r}")
+        try:
+            args.distill = [when, float(alpha), float(temperature)]
+        except ValueError:
+            raise SystemExit(f"compare: --distill: expected numbers for ALPHA and T, got {alpha!r} {temperature!r}")
+        if not (0 < args.distill[1] <= 1 and args.distill[2] > 0):
+            raise SystemExit("compare: --distill: expected 0 < ALPHA <= 1 and T > 0")
+    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch",
+                "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning",
+                "criterion"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config

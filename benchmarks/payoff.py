@@ -35,10 +35,28 @@ ATTEMPTS = {
                    "every contender that copies DynHP",
     "end-epoch-3": "a longer fine-tuning share: the schedule ends at epoch 3 of 8 instead of 4 (`end_epoch=3`, "
                    "fine-tuning 4 epochs instead of 3), against the session-6 defaults",
+    "distill-first-0.5-2": "self-distillation: the dense network's soft outputs on the training samples, taken "
+                           "once before the first event, an extra target for the rest of training (weight 0.5, "
+                           "temperature 2; `--distill first 0.5 2`, benchmarks/distill.py), against the session-6 "
+                           "defaults",
+    "distill-events-0.5-2": "self-distillation with the teacher retaken before every event (the network just "
+                            "before it loses neurons; `--distill events 0.5 2`), against the session-6 defaults",
+    "schedule-linear": "a linear pruning schedule instead of the cubic one (`schedule='linear'`: the first event "
+                       "removes 18 to 19% of the parameters instead of 47%, the last 62 to 65% instead of 0 to 9%), "
+                       "against the session-6 defaults",
+    "lr-restarts-0": "warm restarts: the learning rate restarts at its rate after every event and cosine-anneals to 0 "
+                     "by the next event and, after the last, by the end of training (`--lr-restarts 0`, "
+                     "benchmarks/restarts.py), against the session-6 defaults",
+    "lr-anneal-fine-tuning-0": "the learning rate constant while pruning, then one cosine to 0 over the fine-tuning "
+                               "epochs (`--lr-anneal-fine-tuning 0`), against the session-6 defaults",
+    "criterion-taylor": "the first-order Taylor importance instead of the weight-norm product (`criterion='taylor'`), "
+                        "against the session-6 defaults",
 }
 # Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
 # against the session-4 base, so that their difference is the one change.
-ATTEMPT_BASES = {"end-epoch-3": "floor-0.7-growth-after-schedule"}
+ATTEMPT_BASES = {suffix: "floor-0.7-growth-after-schedule"
+                 for suffix in ("end-epoch-3", "distill-first-0.5-2", "distill-events-0.5-2", "schedule-linear",
+                                "lr-restarts-0", "lr-anneal-fine-tuning-0", "criterion-taylor")}
 
 
 def _load(path: pathlib.Path) -> dict | None:

@@ -21,6 +21,8 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from benchmarks.deploy import deploy  # noqa: E402
+from benchmarks.distill import Distillation, encode_labels  # noqa: E402
+from benchmarks.restarts import WarmRestarts  # noqa: E402
 from dynhp_tf import DynHPCallback, training_memory  # noqa: E402
 from dynhp_tf._keras import keras  # noqa: E402
 from dynhp_tf.datasets import fashion_mnist  # noqa: E402
@@ -118,7 +120,9 @@ def dynhp_settings(cfg, grow_batch: bool = True) -> dict:
     The same in every fairness mode; the fixed-batch ablation caps the batch at BATCH_SIZE.
     """
     settings = dict(DYNHP_SETTINGS, **{k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size",
-                                                           "batch_growth", "layer_floor") if cfg.get(k) is not None})
+                                                           "batch_growth", "layer_floor", "schedule",
+                                                           "criterion")
+                                               if cfg.get(k) is not None})
     return settings if grow_batch else dict(settings, max_batch_size=BATCH_SIZE)
 
 
@@ -258,6 +262,10 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     keras.utils.set_random_seed(seed)
     model = _compile(build())
     dense_memory = _dense_memory(model)["total"]
+    distill = _distillation(cfg, model, len(x))
+    if distill:  # the stream's labels carry each sample's index; evaluate's plain labels still work
+        model.compile(keras.optimizers.Adam(LEARNING_RATE), distill.loss, metrics=[distill.accuracy])
+        y = encode_labels(y, distill.classes)
     settings = dynhp_settings(cfg, grow_batch)
     fairness = cfg.get("fairness", "epochs")
     end_epoch = schedule_end(cfg)  # the schedule of an epochs-mode run, in every mode
@@ -265,6 +273,11 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     accuracy = _TestAccuracy(x_test, y_test)
     # Accuracy first: it sees each epoch's network before DynHP prunes it at that epoch's end.
     callbacks, epochs = [accuracy, cb], cfg["epochs"]
+    if distill:  # before cb: the teacher is the network before the event's pruning
+        callbacks.insert(1, distill.callback(x, cb.schedule, epochs))
+    restarts = _warm_restarts(cfg, cb, epochs)
+    if restarts:  # before cb: its batch scaling must multiply the epoch's rate, not an annealed one
+        callbacks.insert(-1, restarts)
     stream = cb.batches(x, y, batch_size=BATCH_SIZE, seed=seed)
     if fairness == "steps" and grow_batch:  # more epochs at the grown batch, until dense's steps are spent
         callbacks.append(_StopAfterSteps(step_budget(cfg, len(x)), cb.stream))
@@ -285,7 +298,27 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
                    "memory_mean_bytes": float(np.mean(memory)), "memory_final_bytes": final["dynhp/train_memory_bytes"],
                    "batch_size_final": final["dynhp/batch_size"], "trajectory": trajectory,
                    "optimizer_steps": int(model.optimizer.iterations.numpy()), "epochs_trained": len(cb.history),
-                   "dynhp_widths": {k: list(v) for k, v in cb.widths().items()}}
+                   "dynhp_widths": {k: list(v) for k, v in cb.widths().items()},
+                   **({"distill_teacher_epochs": distill.taken} if distill else {}),
+                   **({"lr_restart_rates": restarts.rates} if restarts else {})}
+
+
+def _distillation(cfg, model, samples):
+    """The run's self-distillation attempt (benchmarks.distill), or None."""
+    if not cfg.get("distill"):
+        return None
+    when, alpha, temperature = cfg["distill"]
+    return Distillation(samples, int(model.outputs[0].shape[-1]), float(alpha), float(temperature), when)
+
+
+def _warm_restarts(cfg, cb, epochs):
+    """The run's learning-rate attempt (benchmarks.restarts): restarts after every event, or annealing
+    over the fine-tuning only; None without one."""
+    if cfg.get("lr_restarts") is not None:
+        return WarmRestarts(cb, epochs, cfg["lr_restarts"])
+    if cfg.get("lr_anneal_fine_tuning") is not None:
+        return WarmRestarts(cb, epochs, cfg["lr_anneal_fine_tuning"], during_pruning=False)
+    return None
 
 
 def _kernel_and_bias_counts(model):

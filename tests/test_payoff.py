@@ -250,3 +250,57 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
     config["meta"]["config"]["batch_growth"] = "after_schedule"  # the fixed batch never grows: unread
     attempt.write_text(json.dumps(config))
     assert reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"]) == 2
+
+
+def test_distillation_loss_is_plain_cross_entropy_until_a_teacher_is_taken_then_mixes_it_in():
+    from benchmarks.distill import Distillation, encode_labels
+
+    d = Distillation(samples=4, classes=3, alpha=0.5, temperature=2.0)
+    y_pred = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1]], "float32")
+    labels = np.array([0, 2, 1, 1])
+    encoded = encode_labels(labels, 3)
+    ce = -np.log(y_pred[np.arange(4), labels])
+    np.testing.assert_allclose(d.loss(encoded, y_pred), ce, rtol=1e-5)
+    np.testing.assert_allclose(d.accuracy(encoded, y_pred), [1, 1, 0, 0])
+    teacher = np.array([[0.1, 0.8, 0.1]] * 4, "float32")
+    d.teacher.assign(d._soften(teacher))
+    soft_t = np.exp(np.log(teacher) / 2) / np.exp(np.log(teacher) / 2).sum(1, keepdims=True)
+    soft_s = np.exp(np.log(y_pred) / 2) / np.exp(np.log(y_pred) / 2).sum(1, keepdims=True)
+    kl = (soft_t * np.log(soft_t / soft_s)).sum(1)
+    np.testing.assert_allclose(d.loss(encoded, y_pred), 0.5 * ce + 0.5 * 4 * kl, rtol=1e-5)
+    # Plain labels (the test set in evaluate) carry no index: cross-entropy only.
+    np.testing.assert_allclose(d.loss(labels.astype("float32"), y_pred), ce, rtol=1e-5)
+
+
+@legacy_only
+def test_distillation_attempt_takes_the_teacher_before_the_first_event_and_changes_training_after(runner, tiny_data):
+    cfg = {"epochs": 3, "fairness": "epochs"}
+    plain_model, plain = runner.train_dynhp(runner.lenet300100, tiny_data, cfg, 0, 10, grow_batch=False)
+    taught_model, taught = runner.train_dynhp(runner.lenet300100, tiny_data, dict(cfg, distill=["first", 0.9, 2.0]), 0, 10,
+                                   grow_batch=False)
+    assert taught["distill_teacher_epochs"] == [0]
+    accuracy = lambda facts: [t["test_accuracy"] for t in facts["trajectory"]]  # noqa: E731
+    assert accuracy(taught)[0] == accuracy(plain)[0]  # epoch 0 trains on plain cross-entropy
+    out = lambda model: model.predict(tiny_data[1][0], verbose=0)  # noqa: E731
+    assert not np.allclose(out(taught_model), out(plain_model))  # the teacher's target changed the rest
+    with pytest.raises(SystemExit):
+        compare.config_from_args(compare.parse_args(["--quick", "--distill", "later", "0.5", "2"]))
+    assert compare.config_from_args(compare.parse_args(["--quick", "--distill", "events", "0.5", "2"]))["distill"] \
+        == ["events", 0.5, 2.0]
+
+
+@legacy_only
+def test_warm_restarts_anneal_each_segment_and_restart_after_events(runner, tiny_data):
+    from benchmarks.restarts import segments
+    from dynhp_tf.schedule import PruningSchedule
+
+    assert segments(PruningSchedule(end_epoch=1), 4) == [[0], [1], [2, 3]]  # events end epochs 0 and 1
+    cfg = {"epochs": 3, "fairness": "epochs"}  # events at epochs 0 and 1, epoch 2 fine-tunes
+    _, restarts = runner.train_dynhp(runner.lenet300100, tiny_data, dict(cfg, lr_restarts=0.0), 0, 10, grow_batch=False)
+    for epoch, first, last in restarts["lr_restart_rates"]:
+        assert first == pytest.approx(runner.LEARNING_RATE) and last < 0.1 * first, epoch  # restart, then anneal
+    _, anneal = runner.train_dynhp(runner.lenet300100, tiny_data, dict(cfg, lr_anneal_fine_tuning=0.0), 0, 10,
+                                   grow_batch=False)
+    rates = anneal["lr_restart_rates"]
+    assert [r[1] for r in rates[:2]] == [None, None]  # constant while pruning
+    assert rates[2][1] == pytest.approx(runner.LEARNING_RATE) and rates[2][2] < 0.1 * rates[2][1]
