@@ -63,7 +63,6 @@ def main(argv=None):
     parser.add_argument("--finetune-epochs", type=int, default=3, help="of each fine-tuning and its control")
     parser.add_argument("--network", choices=sorted(NETWORKS), default="lenet300100")
     parser.add_argument("--min-neurons", type=int, default=1, help="DynHPCallback's floor on every layer's width")
-    parser.add_argument("--margin-steps", type=float, default=2.0, help="of the top-2 margin fine-tunings")
     parser.add_argument("--seed", type=int, default=0, help="of the training and the fine-tunings")
     parser.add_argument("--only", nargs="*", help="run only the settings whose name holds one of these strings")
     parser.add_argument("--out", help="default: benchmarks/results/int8_fidelity[_lenet5].json")
@@ -101,22 +100,13 @@ def main(argv=None):
             (balanced_pick, True, True, "grid+activations"),
         "+int8 per-channel weight and activation grid, per-channel (C runtime), argmax":
             (balanced_pick, True, True, "per-channel grid+activations"),
-        # A hinge on the rounded logits' top-2 gap (`margin_steps`): near-ties pushed apart.
-        "+int8 weight and activation grid, top-2 margin, per-tensor, argmax": (balanced_pick, False, True, "margin"),
-        "+int8 per-channel weight and activation grid, top-2 margin, per-channel (C runtime), argmax":
-            (balanced_pick, True, True, "per-channel margin"),
     }
     settings = {k: v for k, v in settings.items() if not args.only or any(o in k for o in args.only)}
     finetunings = {"control": dict(weight=0.0), "penalty": dict(weight=1.0),
                    "grid": dict(weight=0.0, weight_grid="per-tensor", activation_grid=False),
                    "grid+activations": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True),
-                   "per-channel grid+activations": dict(weight=0.0, weight_grid="per-channel", activation_grid=True),
-                   "margin": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True,
-                                  margin_steps=args.margin_steps),
-                   "per-channel margin": dict(weight=0.0, weight_grid="per-channel", activation_grid=True,
-                                              margin_steps=args.margin_steps)}
+                   "per-channel grid+activations": dict(weight=0.0, weight_grid="per-channel", activation_grid=True)}
     results = {"network": args.network, "seed": args.seed, "min_neurons": args.min_neurons, "epochs": args.epochs,
-               "margin_steps": args.margin_steps,
                "finetune_epochs": args.finetune_epochs, "settings": {}}
     tuned = {}  # fine-tuning -> (compact model, its float classes)
 
