@@ -92,20 +92,24 @@ def main(argv=None):
         "+logit penalty, per-tensor, argmax": (balanced_pick, False, True, "penalty"),
         "+logit penalty, per-channel, argmax": (balanced_pick, True, True, "penalty"),
         "+int8 weight grid, per-tensor, argmax": (balanced_pick, False, True, "grid"),
-        "+int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
-            (balanced_pick, False, True, "grid+activations"),
+        "+int8 weight and activation grid, per-tensor, argmax": (balanced_pick, False, True, "grid+activations"),
+        # The same after `level_top_logit` (`level_logits=True`): the callback's fine-tuning.
+        "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
+            (balanced_pick, False, True, "levelled"),
         # dynhp-export --runtime c: the same model exported per-channel for our C kernels, as
         # trained for a board (per-tensor grid) or with the grid the C runtime's export uses.
-        "+int8 weight and activation grid (int8_finetune_epochs), per-channel (C runtime), argmax":
-            (balanced_pick, True, True, "grid+activations"),
-        "+int8 per-channel weight and activation grid, per-channel (C runtime), argmax":
-            (balanced_pick, True, True, "per-channel grid+activations"),
+        "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-channel (C runtime), argmax":
+            (balanced_pick, True, True, "levelled"),
+        "+levelled top logit, int8 per-channel weight and activation grid, per-channel (C runtime), argmax":
+            (balanced_pick, True, True, "per-channel levelled"),
     }
     settings = {k: v for k, v in settings.items() if not args.only or any(o in k for o in args.only)}
     finetunings = {"control": dict(weight=0.0), "penalty": dict(weight=1.0),
                    "grid": dict(weight=0.0, weight_grid="per-tensor", activation_grid=False),
                    "grid+activations": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True),
-                   "per-channel grid+activations": dict(weight=0.0, weight_grid="per-channel", activation_grid=True)}
+                   "levelled": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True, level_logits=True),
+                   "per-channel levelled": dict(weight=0.0, weight_grid="per-channel", activation_grid=True,
+                                                level_logits=True)}
     results = {"network": args.network, "seed": args.seed, "min_neurons": args.min_neurons, "epochs": args.epochs,
                "finetune_epochs": args.finetune_epochs, "settings": {}}
     tuned = {}  # fine-tuning -> (compact model, its float classes)
