@@ -87,7 +87,9 @@ class DynHPCallback(keras.callbacks.Callback):
             trains with the kernels on the int8 grid of the target board (per-tensor Dense
             unless the board runs per-channel) and leaves them on it, with the hidden Dense/Conv
             outputs and the logits rounded to their int8 grid too, so the int8 model agrees
-            better with the float one; removed neurons stay removed. Result in `cb.int8_finetune`.
+            better with the float one; removed neurons stay removed. Before it the logits are
+            shifted so each sample's top logit is about constant (`dynhp_tf.logit_level`; the
+            softmax does not change), which makes their int8 steps finer. Result in `cb.int8_finetune`.
         batch_growth: "after_schedule" (default) keeps `batch_size` while pruning and grows
             once, after the schedule's last event, so only the fine-tuning epochs train at the
             larger batch; "events" grows it after every pruning event (0.4 int8 points lower
