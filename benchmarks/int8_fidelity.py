@@ -8,9 +8,10 @@ builtin kernels, which TFLM matches to within one rounding step) picks the float
     nice -n 10 python -m benchmarks.int8_fidelity --epochs 8
     nice -n 10 python -m benchmarks.int8_fidelity --network lenet5 --epochs 4
 
-Budget: one training run (about a minute on 2 idle cores at 8 epochs) plus ten conversions and
-four three-epoch fine-tunings (LeNet-300-100: about 5 minutes in all on 2 shared cores; the
-CNN about 12); `--only` runs a subset, `--seed` another training.
+Budget: one training run (about a minute on 2 idle cores at 8 epochs) plus thirteen conversions
+and six three-epoch fine-tunings (not timed as a whole since they grew; three settings with two
+fine-tunings took about 2 minutes for LeNet-300-100 and 4 for the CNN on 2 shared cores under
+`nice -n 10`); `--only` runs a subset, `--seed` another training.
 "argmax logit range" is the exporter's default (`dynhp_tf.converters.logit_range`); "min/max"
 is the converter's own range for the logits.
 """
