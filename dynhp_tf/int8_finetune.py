@@ -45,6 +45,8 @@ import numpy as np
 import tensorflow as tf
 
 from dynhp_tf._keras import keras
+from dynhp_tf.calibration import balanced_indices
+from dynhp_tf.logit_level import level_top_logit
 
 
 def logits_function(model):
@@ -81,17 +83,11 @@ def on_int8_grid(kernel, per_tensor: bool):
     return tf.round(kernel / scale) * scale
 
 
-def _activation_scale(low, high):
-    """The low end and the step of the asymmetric int8 grid of [low, high], widened to hold 0 as
-    the converter does."""
-    low, high = tf.minimum(low, 0.0), tf.maximum(high, 0.0)
-    return low, tf.maximum(high - low, 1e-9) / 255
-
-
 def on_activation_grid(x, low, high):
     """`x` rounded to the asymmetric int8 grid of the range [low, high] (widened to hold 0, as the
     converter does), clipped to it; the gradient passes straight through."""
-    low, scale = _activation_scale(low, high)
+    low, high = tf.minimum(low, 0.0), tf.maximum(high, 0.0)
+    scale = tf.maximum(high - low, 1e-9) / 255
     zero = tf.clip_by_value(tf.round(-128 - low / scale), -128, 127)
     grid = (tf.clip_by_value(tf.round(x / scale) + zero, -128, 127) - zero) * scale
     return x + tf.stop_gradient(grid - x)
@@ -137,27 +133,15 @@ class _ActivationGrid:
     def quantize_logits(self, z):
         return z + self.active * (on_activation_grid(z, self.ranges[-1][0], self.ranges[-1][1]) - z)
 
-    def logit_step(self):
-        """One int8 step of the logits' range (as `on_activation_grid` widens it)."""
-        low, high = self.ranges[-1][0], self.ranges[-1][1]
-        return _activation_scale(low, high)[1]
-
     def restore(self):
         for layer, activation in zip(self.layers, self.originals):
             layer.activation = activation
 
 
-def top_gap(z, top):
-    """Per row of `z`: z[top] minus the largest other score (negative when another class leads)."""
-    chosen = tf.one_hot(top, tf.shape(z)[-1]) > 0
-    others = tf.where(chosen, tf.fill(tf.shape(z), tf.constant(-np.inf, z.dtype)), z)
-    return tf.reduce_sum(tf.where(chosen, z, tf.zeros_like(z)), axis=-1) - tf.reduce_max(others, axis=-1)
-
-
 def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, learning_rate: float = 1e-4,
                        quantile: float = 90.0, weight: float = 1.0, seed: int = 0,
                        weight_grid: str | None = None, activation_grid: bool = False,
-                       calibration_samples: int = 500, margin_steps: float = 0.0, margin_weight: float = 1.0) -> dict:
+                       calibration_samples: int = 500, level_logits: bool = False) -> dict:
     """Fine-tunes `model` in place so that its logits fit a narrower int8 range.
 
     Args:
@@ -179,15 +163,14 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
             logits to the int8 grid the exporter will use (`_ActivationGrid`).
         calibration_samples: Class-balanced samples of `x` whose float outputs set those
             activation ranges, as the exporter's calibration does (500 there).
-        margin_steps: With `activation_grid`, a hinge penalty (times `margin_weight`) on the
-            int8 logits' gap between the float model's top class and the runner-up when it is
-            below this many int8 logit steps: near-ties, where argmax of the int8 scores picks
-            another class than the float model, are pushed apart. 0 (default): off.
-        margin_weight: Of that penalty against the cross-entropy.
+        level_logits: First shift the logits so that each sample's top logit is about
+            constant (`dynhp_tf.logit_level.level_top_logit` on those calibration samples; the
+            softmax does not change), which narrows the logits' int8 range.
 
     Returns:
         {"tau", "range_before", "range_after"}: the bound and the logits' (min, max) on the
-        same samples before and after.
+        same samples before and after; with `level_logits` also "top_spread_before" and
+        "top_spread_after" (`level_top_logit`).
 
     Example:
         >>> narrow_logit_range(model, x_train, y_train)["range_after"]
@@ -206,6 +189,8 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
 
     values, before = logit_range()
     tau = float(np.percentile(np.abs(values), quantile))
+    calibration = x[balanced_indices(y, calibration_samples, seed)]
+    levelled = level_top_logit(model, calibration) if level_logits else {}
     variables = model.trainable_variables
     keep = [tf.constant(np.asarray(v) != 0, dtype=v.dtype) for v in variables]  # pruned stays pruned
     optimizer = keras.optimizers.Adam(learning_rate)
@@ -213,12 +198,8 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
         raise ValueError(f"weight_grid: expected None, 'per-tensor' or 'per-channel', got {weight_grid!r}")
     kernels = [] if weight_grid is None else grid_kernels(model, weight_grid == "per-channel")
     activations = None
-    if margin_steps and not (weight_grid is not None and activation_grid):
-        raise ValueError("margin_steps: needs weight_grid and activation_grid=True (the margin is in int8 logit steps)")
     if weight_grid is not None and activation_grid:
-        from dynhp_tf.calibration import balanced_indices
-
-        activations = _ActivationGrid(model, logits, x[balanced_indices(y, calibration_samples, seed)])
+        activations = _ActivationGrid(model, logits, calibration)
 
     @tf.function
     def step(xb, yb):
@@ -227,13 +208,9 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
             k.assign(on_int8_grid(k, per_tensor))
         with tf.GradientTape() as tape:
             z = logits(xb, training=True)
-            # The class before the logits are rounded: int8 must pick it too.
-            top = tf.argmax(z, axis=-1) if margin_steps else None
             if activations is not None:
                 z = activations.quantize_logits(z)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, z))
-            if margin_steps:
-                loss += margin_weight * tf.reduce_mean(tf.nn.relu(margin_steps * activations.logit_step() - top_gap(z, top)))
             loss += weight * tf.reduce_mean(tf.square(tf.nn.relu(tf.abs(z) - tau)))
         gradients = tape.gradient(loss, variables)
         for (k, _), value in zip(kernels, floats):
@@ -255,4 +232,4 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
     for k, per_tensor in kernels:
         k.assign(on_int8_grid(k, per_tensor))
     _, after = logit_range()
-    return {"tau": tau, "range_before": before, "range_after": after}
+    return {"tau": tau, "range_before": before, "range_after": after, **levelled}

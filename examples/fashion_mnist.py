@@ -25,13 +25,14 @@ def main():
     parser.add_argument("--width-multiple", type=int, default=4)
     parser.add_argument("--int8-finetune-epochs", type=int, default=3,
                         help="narrow_logit_range epochs at the end, for int8/float agreement (0: off)")
+    parser.add_argument("--seed", type=int, default=0, help="of the weights' initialization and the callback")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/demo"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     model_path = args.out / "lenet_dynhp.h5"
 
     (x_train, y_train), (x_test, y_test) = fashion_mnist()
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(args.seed)
     model = keras.Sequential([
         keras.Input((28, 28)), keras.layers.Flatten(),
         keras.layers.Dense(300, activation="relu"), keras.layers.Dense(100, activation="relu"),
@@ -40,7 +41,7 @@ def main():
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     cb = DynHPCallback(target_compression=args.target, width_multiple=args.width_multiple,
                        batch_size=args.batch_size, calibration_file=str(sidecar_path(model_path)),
-                       int8_finetune_epochs=args.int8_finetune_epochs)
+                       int8_finetune_epochs=args.int8_finetune_epochs, seed=args.seed)
     model.fit(cb.batches(x_train, y_train), epochs=args.epochs, validation_data=(x_test, y_test),
               callbacks=[cb], verbose=2)
     model.save(model_path)

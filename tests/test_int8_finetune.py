@@ -149,18 +149,3 @@ def test_activation_grid_forward_matches_the_int8_model_logits():
     fake_error, float_error = np.abs(fake - int8_logits) / scale, np.abs(floats - int8_logits) / scale
     assert np.mean(fake_error < 0.01) > 0.8 and fake_error.max() < 2.01, (fake_error.mean(), fake_error.max())
     assert fake_error.mean() < 0.5 * float_error.mean(), (fake_error.mean(), float_error.mean())
-
-
-def test_top2_margin_needs_the_int8_grids_and_keeps_pruned_neurons_pruned():
-    """The margin is in int8 logit steps: without the activation grid there are none."""
-    x, y = _blobs()
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(6, activation="relu"), keras.layers.Dense(3)])
-    with pytest.raises(ValueError, match="margin_steps"):
-        narrow_logit_range(model, x, y, margin_steps=2)
-    kernel, bias = model.layers[0].get_weights()
-    kernel[:, :2], bias[:2] = 0.0, 0.0
-    model.layers[0].set_weights([kernel, bias])
-    narrow_logit_range(model, x, y, epochs=1, weight=0.0, weight_grid="per-tensor", activation_grid=True,
-                       margin_steps=2)
-    assert not np.any(model.layers[0].kernel.numpy()[:, :2])

@@ -1,0 +1,54 @@
+"""Level the top logit: a shift softmax cannot see that makes the logits' int8 steps finer.
+
+Softmax and argmax do not change when one number is added to every logit of a sample. The
+exporter gives the logits an int8 range from the smallest top logit of a calibration sample
+minus ln(256 (n - 1)) to the largest top logit (`converters/logit_range.py`), so how far the top
+logit wanders from sample to sample sets the size of every int8 step, and float near-ties closer
+than a step become int8 ties. Subtracting from every logit the same linear function of the last
+hidden layer, fitted by least squares to each sample's top logit, leaves the float model's
+softmax as it was (up to float rounding) and narrows that range (logit step 0.11-0.12 -> 0.08
+on the demo model).
+
+Done once before the int8 fine-tuning (`narrow_logit_range(level_logits=True)`, which the
+callback's `int8_finetune_epochs` runs), so the fine-tuning adapts the shifted weights to their
+int8 grid; on its own at export time, after such a fine-tuning, it bought little (the shifted
+weights leave the grid the fine-tuning put them on). Measured in docs/benchmarks.md, section
+"int8 agreement: levelling the top logit".
+
+Example:
+    >>> level_top_logit(model, x_calibration)      # model's softmax outputs unchanged
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from dynhp_tf._keras import keras
+
+
+def level_top_logit(model, samples) -> dict:
+    """Shifts the logits of `model` (in place) so that each sample's largest one is about constant.
+
+    Args:
+        model: A classifier whose last layer is a Dense with a bias and softmax or linear
+            activation (`dynhp_tf.int8_finetune.logits_function` checks it), fed by the
+            layer before it.
+        samples: Inputs the fit is made on (the calibration samples).
+
+    Returns:
+        {"top_spread_before", "top_spread_after"}: max - min of the samples' top logit.
+    """
+    from dynhp_tf.int8_finetune import logits_function
+
+    logits = logits_function(model)  # refuses a model without logits
+    last = model.layers[-1]
+    hidden = np.asarray(keras.Model(model.inputs, model.layers[-2].output)(samples), np.float64)
+    top = np.asarray(logits(samples), np.float64).max(axis=1)
+    features = np.concatenate([hidden, np.ones((len(hidden), 1))], axis=1)
+    coef = np.linalg.lstsq(features, top, rcond=None)[0]
+    # A hidden unit that never fires here (pruned, or dead) keeps its outgoing weights, so
+    # pruned weights stay exactly zero.
+    coef[:-1][np.all(hidden == 0, axis=0)] = 0.0
+    kernel, bias = (np.asarray(w) for w in last.get_weights())
+    last.set_weights([kernel - coef[:-1, None].astype(kernel.dtype), bias - bias.dtype.type(coef[-1])])
+    after = np.asarray(logits(samples), np.float64).max(axis=1)
+    return {"top_spread_before": float(np.ptp(top)), "top_spread_after": float(np.ptp(after))}
