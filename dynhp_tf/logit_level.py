@@ -41,14 +41,17 @@ def level_top_logit(model, samples) -> dict:
 
     logits = logits_function(model)  # refuses a model without logits
     last = model.layers[-1]
-    hidden = np.asarray(keras.Model(model.inputs, model.layers[-2].output)(samples), np.float64)
+    hidden = np.asarray(keras.Model(model.inputs, last.input)(samples), np.float64)
     top = np.asarray(logits(samples), np.float64).max(axis=1)
-    features = np.concatenate([hidden, np.ones((len(hidden), 1))], axis=1)
-    coef = np.linalg.lstsq(features, top, rcond=None)[0]
-    # A hidden unit that never fires here (pruned, or dead) keeps its outgoing weights, so
-    # pruned weights stay exactly zero.
-    coef[:-1][np.all(hidden == 0, axis=0)] = 0.0
     kernel, bias = (np.asarray(w) for w in last.get_weights())
-    last.set_weights([kernel - coef[:-1, None].astype(kernel.dtype), bias - bias.dtype.type(coef[-1])])
+    # Only units that carry something take part: a pruned unit (no outgoing weights) keeps its
+    # zero row even when its output is a nonzero constant (sigmoid(0)), and a unit that never
+    # fires here has nothing to fit.
+    live = np.any(kernel != 0, axis=1) & np.any(hidden != 0, axis=0)
+    features = np.concatenate([hidden[:, live], np.ones((len(hidden), 1))], axis=1)
+    coef = np.linalg.lstsq(features, top, rcond=None)[0]
+    shift = np.zeros(len(kernel))
+    shift[live] = coef[:-1]
+    last.set_weights([kernel - shift[:, None].astype(kernel.dtype), bias - bias.dtype.type(coef[-1])])
     after = np.asarray(logits(samples), np.float64).max(axis=1)
     return {"top_spread_before": float(np.ptp(top)), "top_spread_after": float(np.ptp(after))}

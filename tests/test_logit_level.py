@@ -51,3 +51,25 @@ def test_a_model_without_logits_is_refused():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")])
     with pytest.raises(ValueError, match="last layer must be a Dense"):
         level_top_logit(model, np.zeros((8, 4), np.float32))
+
+
+def test_a_pruned_unit_with_a_constant_nonzero_output_stays_pruned():
+    """sigmoid(0) = 0.5: a pruned unit still outputs a constant, which a least-squares fit would
+    share with the bias; its outgoing row must stay zero, and the softmax must not change."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="sigmoid"),
+                              keras.layers.Dense(3, activation="softmax")])
+    hidden, out = model.layers
+    kernel, bias = hidden.get_weights()
+    kernel[:, :2], bias[:2] = 0, 0
+    hidden.set_weights([kernel, bias])
+    out_kernel, out_bias = out.get_weights()
+    out_kernel[:2] = 0
+    out.set_weights([out_kernel, out_bias])
+    probabilities = model.predict(x, verbose=0)
+
+    level_top_logit(model, x)
+    assert np.all(out.get_weights()[0][:2] == 0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), probabilities, atol=1e-5)
