@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 
@@ -74,6 +75,31 @@ def _native_stderr_captured():
             os.close(saved)
 
 
+@contextlib.contextmanager
+def _ctrl_c_at_stage_boundaries():
+    """Ctrl-C stops the export at its next stage (or before the output is moved into place).
+
+    A KeyboardInterrupt raised wherever the signal lands can leave debris (inside `mkdtemp`,
+    after the directory was made and before anything would remove it), or be dropped by a
+    finalizer that happened to run ("Exception ignored in ..."). So the first Ctrl-C is only
+    remembered and the export asks for it at points where stopping is clean; in a terminal the
+    running child (converter, TFLM check, QEMU) gets the same Ctrl-C and ends at once. A second
+    Ctrl-C raises at once.
+    """
+    pressed = []
+
+    def on_sigint(signum, frame):
+        pressed.append(signum)
+        if len(pressed) > 1:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _list_boards(ctx: click.Context, _param, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
@@ -107,7 +133,7 @@ def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime,
     """Rebuild MODEL's compact network, quantize it to int8, check it with TFLM on the
     host, check it fits the board, and write the model, report and firmware project."""
     error = None
-    with _native_stderr_captured() as native_log:
+    with _native_stderr_captured() as native_log, _ctrl_c_at_stage_boundaries() as interrupted:
         try:
             board = load_board(board_name)
             from dynhp_tf.converters.export import export_model  # imports TensorFlow
@@ -115,6 +141,7 @@ def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime,
             result = export_model(
                 model, board, out_dir=out_dir, calibration=calibration, eval_data=eval_data,
                 io=io, force=force, min_agreement=min_agreement / 100, progress=click.echo, runtime=runtime,
+                interrupted=interrupted,
             )
         except KeyboardInterrupt:
             error = KeyboardInterrupt()
@@ -123,7 +150,7 @@ def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime,
             if exit_code_for(error) is None:  # unexpected: show what native code said
                 native_log.seek(0)
                 sys.stderr.write(native_log.read().decode(errors="replace"))
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, KeyboardInterrupt) or (error is not None and interrupted()):  # e.g. the child died of it
         click.echo("dynhp-export: interrupted; nothing written", err=True)
         raise SystemExit(EXIT_INTERRUPTED)
     if error is not None:

@@ -229,6 +229,7 @@ def export_model(
     min_agreement: float = MIN_AGREEMENT,
     progress: Callable[[str], None] | None = None,
     runtime: str = "tflm",
+    interrupted: Callable[[], bool] = lambda: False,
 ) -> ExportResult:
     """Export a saved Keras model for `board`.
 
@@ -250,6 +251,9 @@ def export_model(
             (`firmware_c/`), measure it under QEMU mps2-an386 and fit-check the measurement.
             Its dense layers are quantized per output channel whatever the board's TFLM
             library needs (our kernels run both), checked by TFLM and `min_agreement` too.
+        interrupted: Asked at each stage and just before the output is moved into place; True
+            stops the export there (KeyboardInterrupt, nothing written). The CLI passes whether
+            Ctrl-C was pressed, so that it stops at such a point, not wherever the signal lands.
 
     Returns:
         `ExportResult` with the output directory and the report.
@@ -263,7 +267,12 @@ def export_model(
     started = time.perf_counter()
     seconds: dict[str, float] = {}
 
+    def stop_if_interrupted() -> None:
+        if interrupted():
+            raise KeyboardInterrupt
+
     def stage(number: int, text: str) -> None:
+        stop_if_interrupted()
         progress(f"[{number}/{STAGES}] {text}")
 
     def lap(name: str, since: float) -> float:
@@ -398,6 +407,7 @@ def export_model(
             write_reports(tmp, report, table)
             if out.exists() and not force:  # appeared while we worked
                 raise OutputExistsError(f"output directory {out} exists; pass --force to replace it")
+            stop_if_interrupted()
             _replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

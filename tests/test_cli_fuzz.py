@@ -248,8 +248,7 @@ def test_ctrl_c_mid_export_leaves_nothing(workdir):
         line = proc.stdout.readline()
         assert line, f"export ended before stage 3: {proc.communicate()}"
         seen += line
-    time.sleep(0.2)  # inside stage 3 (the converter child), well before the writing stage
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # inside stage 3 (the converter child takes seconds)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INTERRUPTED, seen + out + err
     lines = err.strip().splitlines()
@@ -266,3 +265,25 @@ def test_failed_c_runtime_check_leaves_nothing(workdir, monkeypatch):
     failed = {"golden": "failed", "qemu_exit_status": 1, "max_abs_diff": 3}
     monkeypatch.setattr(c_export, "emulate_project", lambda project_dir: failed)
     assert_refused(export("--calibration", "cal.npy", "--runtime", "c"), CODES["ExportError"], "golden check failed")
+
+
+def test_ctrl_c_stops_the_export_at_its_next_stage(workdir, monkeypatch):
+    """Ctrl-C pressed while the converter runs: the export stops before stage 4, writes
+    nothing and leaves no temp directory (a KeyboardInterrupt raised where the signal lands,
+    e.g. inside `mkdtemp`, would leave one)."""
+    import dynhp_tf.converters.export as export_module
+
+    real = export_module.quantize_int8_in_child
+
+    def pressed_meanwhile(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler runs here
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "quantize_int8_in_child", pressed_meanwhile)
+    result = export("--calibration", "cal.npy")
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert result.stderr.strip().splitlines() == ["dynhp-export: interrupted; nothing written"]
+    assert "[3/6]" in result.output and "[4/6]" not in result.output
+    assert sorted(p.name for p in workdir.iterdir()) == ["cal.npy", "tiny.h5"]
+    assert left_in_temp() == []
