@@ -317,10 +317,15 @@ class DynHPCallback(keras.callbacks.Callback):
                 self._memory(self.current_batch, narrow=False).total:
             # A narrow copy beside the full-width weights would take more than the masked model,
             # which trains on. Its step was traced before the constraint that keeps removed
-            # neurons at zero was attached (at this event); rather than trace it again with the
-            # constraint, whose product is one more weight-sized buffer in every step, the
-            # removed entries are set back to zero in place after each step.
-            self._zero_after_step = self.masks.attached and not self._own_step_constrained
+            # neurons at zero was attached (at this event): trace it again with the constraint,
+            # or, where the constraint's product (one more weight-sized buffer in every step)
+            # would be large, set the removed entries back to zero in place after each step.
+            if self.masks.attached and not self._own_step_constrained:
+                if self.masks.constraint_is_cheap():
+                    self.driver.remake_own_step()
+                    self._own_step_constrained = True
+                else:
+                    self._zero_after_step = True
             return
         previous = self.trainer.keep
         if self.trainer.shrink(keep):

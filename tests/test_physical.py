@@ -47,13 +47,21 @@ def test_compact_network_trains_and_equals_the_masked_full_width_model(build):
     assert int(model.optimizer.iterations) == int(compact.optimizer.iterations) > 0
 
 
-def test_masked_model_trains_on_while_a_narrow_copy_would_cost_more_and_removed_neurons_stay_zero():
+@pytest.mark.parametrize("block_bytes", [4 << 20, 0], ids=["constraint-traced", "zeroed-in-place"])
+def test_masked_model_trains_on_while_a_narrow_copy_would_cost_more_and_removed_neurons_stay_zero(
+        monkeypatch, block_bytes):
     """An event that removes little: the narrow copy beside the full-width weights would take more
-    memory than the masked model, so the masked model trains on, with its removed neurons held at 0."""
+    memory than the masked model, so the masked model trains on, with its removed neurons held at 0:
+    by the constraint traced into its step (small weights), or set to zero in place after each step
+    (weights larger than an in-place write's block: forced here with a block of 0 bytes)."""
+    import dynhp_tf.masks
+
+    monkeypatch.setattr(dynhp_tf.masks, "BLOCK_BYTES", block_bytes)
     model = compiled(mlp())
     cb = DynHPCallback(target_compression=1.1, end_epoch=0, verbose=0)
     fit(model, cb, epochs=3)
     assert cb.trainer.compact is None and cb.history[-1]["dynhp/compression"] >= 1.1
+    assert cb._zero_after_step == (block_bytes == 0)
     graph = pruning_groups(model)
     assert [k.tolist() for k in kept_neurons(model, graph)] == [k.tolist() for k in cb.masks.keep]
     assert all(h["dynhp/batch_size"] == 16 for h in cb.history)  # nothing freed to grow into
