@@ -30,8 +30,8 @@ def level_top_logit(model, samples) -> dict:
 
     Args:
         model: A classifier whose last layer is a Dense with a bias and softmax or linear
-            activation (`dynhp_tf.int8_finetune.logits_function` checks it), fed by the
-            layer before it.
+            activation (`dynhp_tf.int8_finetune.logits_function` checks it); the fit is on
+            that layer's own input.
         samples: Inputs the fit is made on (the calibration samples).
 
     Returns:

@@ -42,3 +42,15 @@ def data_for(model, n=256, classes=3, seed=0):
     x = rng.normal(size=(n,) + tuple(int(d) for d in model.inputs[0].shape[1:])).astype("float32")
     y = (x.reshape(n, -1)[:, :5].sum(axis=1) > 0).astype("int64") + (x.reshape(n, -1)[:, 5] > 1)
     return x, np.minimum(y, classes - 1)
+
+
+def prune_first_hidden(model, count: int) -> None:
+    """Removes the first `count` neurons of a Dense-Dense model's hidden layer as DynHP leaves
+    them: their incoming weights, bias and outgoing weights exactly zero."""
+    hidden, out = model.layers[-2], model.layers[-1]
+    kernel, bias = hidden.get_weights()
+    kernel[:, :count], bias[:count] = 0, 0
+    hidden.set_weights([kernel, bias])
+    out_kernel, out_bias = out.get_weights()
+    out_kernel[:count] = 0
+    out.set_weights([out_kernel, out_bias])

@@ -4,6 +4,7 @@ import pytest
 
 from dynhp_tf._keras import keras
 from dynhp_tf.int8_finetune import narrow_logit_range
+from tests.models import prune_first_hidden
 
 
 def _blobs(seed=0):
@@ -21,12 +22,7 @@ def test_logit_range_shrinks_and_pruned_neurons_stay_zero():
     model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=30, batch_size=64, verbose=0)  # large lr: confident, wide logits
     hidden, out = model.layers[0], model.layers[1]
-    kernel, bias = hidden.get_weights()
-    kernel[:, :4], bias[:4] = 0, 0  # four neurons pruned, as DynHP leaves them
-    hidden.set_weights([kernel, bias])
-    out_kernel, out_bias = out.get_weights()
-    out_kernel[:4] = 0
-    out.set_weights([out_kernel, out_bias])
+    prune_first_hidden(model, 4)
     accuracy = lambda: np.mean(model.predict(x, verbose=0).argmax(1) == y)  # noqa: E731
     before = accuracy()
 

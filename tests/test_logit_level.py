@@ -6,6 +6,7 @@ from dynhp_tf._keras import keras
 from dynhp_tf.converters.logit_range import argmax_range
 from dynhp_tf.int8_finetune import logits_function, narrow_logit_range
 from dynhp_tf.logit_level import level_top_logit
+from tests.models import prune_first_hidden
 
 
 def _trained(seed=0):
@@ -22,13 +23,8 @@ def _trained(seed=0):
 
 def test_softmax_is_unchanged_and_the_argmax_range_narrows():
     model, x, _ = _trained()
-    hidden, out = model.layers
-    kernel, bias = hidden.get_weights()
-    kernel[:, :3], bias[:3] = 0, 0  # three neurons pruned, as DynHP leaves them
-    hidden.set_weights([kernel, bias])
-    out_kernel, out_bias = out.get_weights()
-    out_kernel[:3] = 0
-    out.set_weights([out_kernel, out_bias])
+    out = model.layers[-1]
+    prune_first_hidden(model, 3)
     probabilities = model.predict(x, verbose=0)
     low, high = argmax_range(np.asarray(logits_function(model)(x[:500])))
 
@@ -61,13 +57,8 @@ def test_a_pruned_unit_with_a_constant_nonzero_output_stays_pruned():
     keras.utils.set_random_seed(2)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="sigmoid"),
                               keras.layers.Dense(3, activation="softmax")])
-    hidden, out = model.layers
-    kernel, bias = hidden.get_weights()
-    kernel[:, :2], bias[:2] = 0, 0
-    hidden.set_weights([kernel, bias])
-    out_kernel, out_bias = out.get_weights()
-    out_kernel[:2] = 0
-    out.set_weights([out_kernel, out_bias])
+    out = model.layers[-1]
+    prune_first_hidden(model, 2)
     probabilities = model.predict(x, verbose=0)
 
     level_top_logit(model, x)
