@@ -19,7 +19,7 @@ from dynhp_tf.halo import Halo
 from dynhp_tf.importance import CRITERIA
 from dynhp_tf.int8_finetune import logits_function, narrow_logit_range
 from dynhp_tf.masks import NeuronMasks
-from dynhp_tf.memory import memory_for, slots_per_weight
+from dynhp_tf.memory import memory_for, reuse_slack, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
 from dynhp_tf.selection import COSTS, floors, select, smallest_params
 from dynhp_tf.stepping import StepDriver
@@ -313,11 +313,13 @@ class DynHPCallback(keras.callbacks.Callback):
         self.trainer.sync()
 
     def _shrink(self, keep):
-        if self.trainer.compact is None and self._memory(self.current_batch, narrow=True).total > \
-                self._memory(self.current_batch, narrow=False).total:
+        if self.trainer.compact is None and self._memory(self.current_batch, narrow=True).total + \
+                reuse_slack(self.graph, self._kept(), self.slots) > self._memory(self.current_batch, narrow=False).total:
             # A narrow copy beside the full-width weights would take more than the masked model,
-            # which trains on. Its step was traced before the constraint that keeps removed
-            # neurons at zero was attached (at this event): trace it again with the constraint,
+            # which trains on (`reuse_slack`: while a narrow buffer is more than half its
+            # full-width one, a best-fit allocator hands it that whole freed chunk). Its step was
+            # traced before the constraint that keeps removed neurons at zero was attached (at
+            # this event): trace it again with the constraint,
             # or, where the constraint's product (one more weight-sized buffer in every step)
             # would be large, set the removed entries back to zero in place after each step.
             if self.masks.attached and not self._own_step_constrained:

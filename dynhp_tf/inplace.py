@@ -151,6 +151,26 @@ def zero_removed(variable, pruned_axes, old_keep: list[np.ndarray], new_keep: li
     _end_row_access(variable)
 
 
+def scale_rows(variable, factors, block_bytes: int = BLOCK_BYTES) -> None:
+    """`variable *= factor` along each `(axis, factor)` of `factors`, in place, a block of rows at a time.
+
+    The factors are tensors (a mask's keep vector, read from its variable), not numpy arrays:
+    in a traced function, TensorFlow's graph optimizer folds the product of constant masks into
+    one constant per block of rows, a copy of the mask as large as the weight that the function
+    keeps for as long as it lives.
+    """
+    shape = tuple(variable.shape)
+    rank = len(shape)
+    for block in _row_blocks(shape, tf.as_dtype(variable.dtype).size, shape[0], block_bytes):
+        rows = np.arange(shape[0])[block]
+        part = _read_rows(variable, rows)
+        for axis, factor in factors:
+            factor = tf.gather(factor, rows) if axis == 0 else factor
+            part = part * tf.reshape(tf.cast(factor, part.dtype), [-1 if i == axis else 1 for i in range(rank)])
+        _write_rows(variable, rows, part)
+    _end_row_access(variable)
+
+
 def free_variables(variables) -> None:
     """Drops the buffers of variables that will never be read again.
 

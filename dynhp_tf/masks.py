@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from dynhp_tf.groups import PruningGraph, layer_weight
-from dynhp_tf.inplace import BLOCK_BYTES, zero_removed
+from dynhp_tf.inplace import BLOCK_BYTES, scale_rows, zero_removed
 
 
 def _set_constraint(variable, constraint) -> None:
@@ -36,7 +36,7 @@ class NeuronMasks:
         self.keep = [np.ones(g.size, bool) for g in graph.groups]
         self._axes = graph.weight_axes()
         self.attached = False  # whether the constraint is on the weights (a step traced before lacks it)
-        self._zeroing = None  # `zero_in_place`'s traced function for the current keep
+        self._zeroing = None  # `zero_in_place`'s traced function
         with model.distribute_strategy.scope():
             self._vectors = [tf.Variable(k.astype("float32"), trainable=False, name="dynhp_keep",
                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA) for k in self.keep]
@@ -87,15 +87,14 @@ class NeuronMasks:
         """Sets the removed neurons' weights back to zero, in place: what the constraint does
         inside a step traced with it, for a step traced before it was attached.
 
-        Traced once per `keep` (a few ms of eager ops per call would double the step of a
-        small network).
+        Traced once (a few ms of eager ops per call would double the step of a small network);
+        it reads the keep vectors, so it holds for every later `update`.
         """
         if self._zeroing is None:
-            full, keep = [np.ones(k.size, bool) for k in self.keep], self.keep
-
             def zero():
                 for key, axes in self._axes.items():
-                    zero_removed(layer_weight(self.model, *key), axes, full, keep)
+                    factors = [(axis, tf.tile(self._vectors[g], [tile])) for g, axis, tile in axes]
+                    scale_rows(layer_weight(self.model, *key), factors)
 
             self._zeroing = tf.function(zero, autograph=False)
         self._zeroing()
@@ -103,7 +102,6 @@ class NeuronMasks:
     def update(self, keep: list[np.ndarray]) -> None:
         """Applies `keep` now: keep vectors, and removed neurons' weights set to zero in place."""
         old, self.keep = self.keep, [k.copy() for k in keep]
-        self._zeroing = None
         if not all(k.all() for k in self.keep):
             self.attach()
         for vector, k in zip(self._vectors, self.keep):

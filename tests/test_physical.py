@@ -69,6 +69,24 @@ def test_masked_model_trains_on_while_a_narrow_copy_would_cost_more_and_removed_
     assert cb.history[-1]["dynhp/train_memory_bytes"] == dense
 
 
+def test_first_narrow_copy_waits_until_its_buffers_are_at_most_half_the_full_width_ones():
+    """A best-fit allocator (TensorFlow's BFC, on GPUs) hands a narrow buffer more than half its
+    full-width one that whole freed chunk: at 1.5x the narrow copy alone would take less memory
+    than the masked model, but in those chunks more, so the masked model trains on; at 3x every
+    narrow weight is at most half its full-width one and the copy trains."""
+    from dynhp_tf.memory import reuse_slack
+
+    for target, narrow in ((1.5, False), (3, True)):
+        model = compiled(mlp())
+        cb = DynHPCallback(target_compression=target, end_epoch=0, verbose=0)
+        fit(model, cb, epochs=2)
+        graph, kept = cb.graph, cb._kept()
+        masked = memory_for(graph, graph.sizes, 16, 2).total
+        copy = memory_for(graph, kept, 16, 2, narrow_copy=True).total
+        assert copy < masked and (copy + reuse_slack(graph, kept, 2) > masked) == (not narrow)
+        assert (cb.trainer.compact is not None) == narrow
+
+
 def test_narrowing_carries_weights_and_optimizer_slots_exactly():
     model = compiled(mlp(), optimizer=keras.optimizers.Adam(0.01))
     x, y = data_for(model)
