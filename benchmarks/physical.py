@@ -23,13 +23,18 @@ model), and how well the model predicts the measured saving against dense.
 The contenders run with TF_ENABLE_ONEDNN_OPTS=0 unless `--onednn` is given: TensorFlow's oneDNN
 CPU allocator keeps a pool as large as the largest memory the process ever used, so with it a
 process never shows memory that was freed (dense and DynHP alike keep their first-epoch peak).
+They also run with glibc's mmap threshold fixed at its initial 128 KiB (MALLOC_MMAP_THRESHOLD_)
+unless `--malloc-default` is given: by default glibc raises that threshold to the largest block
+freed so far (up to 32 MiB), after which tensors of up to 32 MiB come from the heap, whose freed
+pages stay resident. Measured on dense alone over 8 epochs of the default run, that read as
+544-600 MiB from epoch to epoch; with the threshold fixed, 415-456 MiB.
 
 `--overhead` measures instead what the callback costs when it has nothing to prune (the schedule
 not started): plain `model.fit(x, y)` vs `DynHPCallback` fed by `cb.batches`, LeNet-300-100,
 same batch, alternating runs; the ratio of the best epoch times.
 
     python -m benchmarks.physical [--hidden 4096] [--epochs 10] [--samples 6400] [--batch-size 64]
-        [--target 10] [--onednn] [--out benchmarks/results/physical.json]
+        [--target 10] [--onednn] [--malloc-default] [--out benchmarks/results/physical.json]
     python -m benchmarks.physical --overhead [--out benchmarks/results/overhead.json]
 """
 from __future__ import annotations
@@ -139,6 +144,7 @@ def main(argv=None):
     parser.add_argument("--target", type=float, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--onednn", action="store_true", help="keep TensorFlow's oneDNN ops and allocator")
+    parser.add_argument("--malloc-default", action="store_true", help="keep glibc's adaptive mmap threshold")
     parser.add_argument("--overhead", action="store_true", help="callback overhead with nothing to prune")
     parser.add_argument("--repeats", type=int, default=3, help="--overhead: alternating runs per contender")
     parser.add_argument("--only", help=argparse.SUPPRESS)
@@ -150,6 +156,8 @@ def main(argv=None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if not args.onednn:
         env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    if not args.malloc_default:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(128 << 10)
 
     def run(name, extra_env=None):
         command = [sys.executable, "-m", "benchmarks.physical", "--only", name] + (argv or sys.argv[1:])
