@@ -128,46 +128,39 @@ def zero_removed(variable, pruned_axes, old_keep: list[np.ndarray], new_keep: li
                  block_bytes: int = BLOCK_BYTES) -> None:
     """Sets to zero, in place, the entries of the neurons that `new_keep` removes from `old_keep`.
 
-    Rows (leading axis) are rewritten a block at a time, multiplied by the kept pattern: only
-    the rows that lose a neuron on the leading axis, or every row when a later axis loses one.
+    Only the rows (leading axis) that lose a neuron are rewritten, or every row when a later
+    axis loses one.
     """
     shape = tuple(variable.shape)
     old, new = kept_index(pruned_axes, old_keep, shape), kept_index(pruned_axes, new_keep, shape)
     if all(len(a) == len(b) for a, b in zip(old, new)):
         return
     later = any(len(a) != len(b) for a, b in zip(old[1:], new[1:]))
-    rows = np.arange(shape[0]) if later else np.setdiff1d(old[0], new[0])
-    dtype = tf.as_dtype(variable.dtype)
-    masks = []  # per axis, 1 at the kept positions, shaped to broadcast along that axis
+    factors = []  # per axis, 1 at the kept positions
     for axis, (kept, size) in enumerate(zip(new, shape)):
-        mask = np.zeros(size, dtype.as_numpy_dtype)
+        mask = np.zeros(size, tf.as_dtype(variable.dtype).as_numpy_dtype)
         mask[kept] = 1
-        masks.append(mask.reshape([-1] + [1] * (len(shape) - axis - 1)))
-    for block in _row_blocks(shape, dtype.size, len(rows), block_bytes):
-        part = _read_rows(variable, rows[block]) * masks[0][rows[block]]
-        for mask in masks[1:]:
-            part = part * mask
-        _write_rows(variable, rows[block], part)
-    _end_row_access(variable)
+        factors.append((axis, mask))
+    scale_rows(variable, factors, None if later else np.setdiff1d(old[0], new[0]), block_bytes)
 
 
-def scale_rows(variable, factors, block_bytes: int = BLOCK_BYTES) -> None:
-    """`variable *= factor` along each `(axis, factor)` of `factors`, in place, a block of rows at a time.
+def scale_rows(variable, factors, rows: np.ndarray | None = None, block_bytes: int = BLOCK_BYTES) -> None:
+    """`variable *= factor` along each `(axis, factor)` of `factors`, in place, in the given
+    `rows` (default: all), a block of rows at a time.
 
-    The factors are tensors (a mask's keep vector, read from its variable), not numpy arrays:
-    in a traced function, TensorFlow's graph optimizer folds the product of constant masks into
-    one constant per block of rows, a copy of the mask as large as the weight that the function
-    keeps for as long as it lives.
+    In a traced function, give the factors as tensors (a mask's keep vector, read from its
+    variable): TensorFlow's graph optimizer folds a product of constant masks into one constant
+    per block of rows, as large as the weight, which the function keeps for as long as it lives.
     """
     shape = tuple(variable.shape)
     rank = len(shape)
-    for block in _row_blocks(shape, tf.as_dtype(variable.dtype).size, shape[0], block_bytes):
-        rows = np.arange(shape[0])[block]
-        part = _read_rows(variable, rows)
+    rows = np.arange(shape[0]) if rows is None else rows
+    for block in _row_blocks(shape, tf.as_dtype(variable.dtype).size, len(rows), block_bytes):
+        part = _read_rows(variable, rows[block])
         for axis, factor in factors:
-            factor = tf.gather(factor, rows) if axis == 0 else factor
+            factor = tf.gather(factor, rows[block]) if axis == 0 else factor
             part = part * tf.reshape(tf.cast(factor, part.dtype), [-1 if i == axis else 1 for i in range(rank)])
-        _write_rows(variable, rows, part)
+        _write_rows(variable, rows[block], part)
     _end_row_access(variable)
 
 
