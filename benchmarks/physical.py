@@ -10,8 +10,9 @@ Per epoch it prints params, batch, seconds per real step and two measurements of
            contender runs a second time with TF_CPU_ALLOCATOR_USE_BFC=true, whose statistics are
            reset at each epoch start, minus the bytes live before the model was built; that run
            executes one op at a time, so that identical steps reach identical peaks; that
-           allocator counts a whole freed chunk given to a smaller tensor (a 44 MiB tensor in a
-           64 MiB chunk counts 64), so after a shrink it reads above the live bytes;
+           allocator counts a whole freed chunk given to a smaller tensor (a 35 MiB tensor in a
+           64 MiB chunk counts 64), which the callback's first narrow copy avoids
+           (`dynhp_tf.memory.reuse_slack`), as it must on a GPU, where that allocator is the one;
   RSS      the peak resident set of the epoch (Linux VmHWM, reset at each epoch start through
            /proc/self/clear_refs) minus the resident set after TensorFlow started, the data was
            loaded and one tiny op ran. It also holds what is not a tensor: the traced functions,
