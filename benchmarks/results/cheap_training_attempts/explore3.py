@@ -20,7 +20,7 @@ PLAIN_8 = 518.12352e9  # plain training's FLOPs over 8 epochs (cheap_training_bu
 
 
 def run(name, seed=0, ratio=0.2, alpha=0.5, lr=1e-3, budget=0.5, samples=10000, g1=0.0, g2=1.0,
-        decay="cosine", channels=(4, 8), skip_first=False, **kw):
+        decay="cosine", channels=(4, 8), skip_first=False, random=False, **kw):
     (x, y), (xt, yt) = fashion_mnist()
     sub = np.random.default_rng(0).permutation(len(x))[:samples]
     x, y = x[sub, ..., None], y[sub]; xt = xt[..., None]
@@ -31,7 +31,12 @@ def run(name, seed=0, ratio=0.2, alpha=0.5, lr=1e-3, budget=0.5, samples=10000, 
     model.compile(keras.optimizers.Adam(lr), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     if ratio:
         kw.setdefault("explore", "random")
-        cb = InstanceFilter(keep_ratio=ratio, filter_model=default_filter(x.shape[1:], channels), **kw)
+        scores = default_filter(x.shape[1:], channels)
+        if random:  # the ablation of benchmarks.cheap_training: random scores, no filter network
+            import tensorflow as tf
+            scores = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Lambda(
+                lambda t: tf.random.normal([tf.shape(t)[0], 1]), output_shape=(1,))])
+        cb = InstanceFilter(keep_ratio=ratio, filter_model=scores, **kw)
     else:
         cb = TrainingFlops()
     t = time.perf_counter()
