@@ -26,7 +26,7 @@ def test_decay_section_pairs_the_target_against_plain_with_the_same_schedule_and
     meta = {"decay": "cosine", "flops_budget": 0.5, "train_samples": 10000, "test_samples": 10000, "seeds": 2,
             "minutes": 1.0, "host": "test", "framework": "Keras 3", "networks": ["cnn"], "variants": list(accuracy)}
     text = "\n".join(cheap_training.decay_section({"meta": meta, "runs": runs}))
-    assert "learning rate decayed to 0 over each run's budget (cosine)" in text
+    assert "learning rate 0.001 decayed to 0 over each run's budget (cosine)" in text
     # Paired per seed: (-0.3 - 0.5) / 2 against plain (cosine), (+0.7 - 0.5) / 2 against constant LR.
     assert f"Reached (against plain, paired per seed):\n\n- {variant}: 51% fewer FLOPs, -0.40 points (2 seeds): met." in text
     assert f"Reached (against plain, constant LR, paired per seed):\n\n- {variant}: 51% fewer FLOPs, +0.10 points" in text
