@@ -67,6 +67,8 @@ VARIANTS = {
         "explore": "random", "filter_channels": (4, 8), "g1": 0.0}),
     "filter R=0.2 + error maps g1=0 after conv 1, random explore, filter 4/8": (0.2, 0.5, None, {
         "explore": "random", "filter_channels": (4, 8), "g1": 0.0, "skip_first_conv": True}),
+    "filter R=0.2 + error maps g1=0 after conv 1, random explore, filter 4/8, constant LR": (0.2, 0.5, None, {
+        "explore": "random", "filter_channels": (4, 8), "g1": 0.0, "skip_first_conv": True, "constant_lr": True}),
     "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, {}),
     "random R=0.2 (ablation)": (0.2, None, None, {}),
     "random R=0.2 + error maps (ablation)": (0.2, 0.5, None, {}),
