@@ -32,7 +32,9 @@ class FlopsBudget(keras.callbacks.Callback):
     The run ends after the last whole epoch that fits, assuming the next epoch costs what the
     last one did. With `decay`, the main optimizer's learning rate is set before each step to
     its value at train begin times `decay(spent / budget)`; the instance filter's own
-    optimizer is left alone.
+    optimizer is left alone. Off by default: on the benchmark CNN the cosine decay was worth 1.3
+    points to a filtered run at Adam(2e-3) but cost plain training 0.3 at Adam(1e-3), where 8
+    epochs are too few to spare any learning (docs/benchmarks.md, cheap_training).
 
     Args:
         counter: the `TrainingFlops` or `InstanceFilter` of the same fit (its FLOPs are read).
