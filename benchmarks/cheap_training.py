@@ -139,9 +139,8 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None, decay=
     decay = None if options.pop("constant_lr", False) else decay
     model = build(network, seed)
     if alpha is not None:
-        convs = [layer.name for layer in model.layers if type(layer) is keras.layers.Conv2D]
-        model = error_map_pruning(model, alpha, layers=convs[options.pop("skip_first_conv", False):],
-                                  g1=options.pop("g1", 1.0))
+        model = error_map_pruning(model, alpha, g1=options.pop("g1", 1.0),
+                                  skip_first=options.pop("skip_first_conv", False))
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     if ratio is None:
@@ -317,6 +316,8 @@ def main(argv=None) -> None:
         return
     if args.seeds < 1 or args.epochs < 1 or not 64 <= args.train_samples <= 60000:
         raise SystemExit("cheap_training: expected --seeds >= 1, --epochs >= 1, 64 <= --train-samples <= 60000")
+    if args.decay and args.flops_budget is None:  # the decay's span is each run's FLOPs budget
+        raise SystemExit("cheap_training: --decay needs --flops-budget")
     from dynhp_tf._keras import LEGACY
     from dynhp_tf.datasets import fashion_mnist
 
