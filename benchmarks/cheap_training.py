@@ -36,6 +36,7 @@ from benchmarks.sections import replace_section
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "cheap_training.json"
 BUDGET_RESULTS = ROOT / "benchmarks" / "results" / "cheap_training_budget.json"  # --flops-budget run
+DECAY_RESULTS = "cheap_training_budget_decay*.json"  # --flops-budget runs with --decay, one file per setting
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "cheap_training"  # its block of docs/benchmarks.md (benchmarks.sections)
 BEGIN = f"<!-- section:{SECTION} -->"
@@ -46,6 +47,7 @@ BATCH_SIZE, LEARNING_RATE = 64, 1e-3
 VARIANTS = {
     "plain": (None, None, None, {}),
     "plain, fewer epochs": (None, None, None, {}),  # with --flops-budget: stopped by the budget like the rest
+    "plain, constant LR": (None, None, None, {"constant_lr": True}),  # with --decay: plain without the decay
     "filter R=0.2": (0.2, None, None, {}),
     "filter R=0.4": (0.4, None, None, {}),
     "error maps a=0.5": (None, 0.5, None, {}),
@@ -63,10 +65,15 @@ VARIANTS = {
                                                                              "filter_channels": (4, 8)}),
     "filter R=0.2 + error maps g1=0, random explore, filter 4/8": (0.2, 0.5, None, {
         "explore": "random", "filter_channels": (4, 8), "g1": 0.0}),
+    "filter R=0.2 + error maps g1=0 after conv 1, random explore, filter 4/8": (0.2, 0.5, None, {
+        "explore": "random", "filter_channels": (4, 8), "g1": 0.0, "skip_first_conv": True}),
+    "filter R=0.2 + error maps g1=0 after conv 1, random explore, filter 4/8, constant LR": (0.2, 0.5, None, {
+        "explore": "random", "filter_channels": (4, 8), "g1": 0.0, "skip_first_conv": True, "constant_lr": True}),
     "filter R=0.4 + error maps + DynHP 10x": (0.4, 0.5, 10, {}),
     "random R=0.2 (ablation)": (0.2, None, None, {}),
     "random R=0.2 + error maps (ablation)": (0.2, 0.5, None, {}),
 }
+FULL_LENGTH = {"plain", "plain, constant LR"}  # with --flops-budget: these run --epochs, the rest the budget
 ABLATIONS = {v for v in VARIANTS if v.startswith("random")}  # the filter network replaced by random scores
 
 
@@ -85,6 +92,9 @@ def parse_args(argv=None):
     parser.add_argument("--append", action="store_true", help="add these runs to the results file's runs")
     parser.add_argument("--flops-budget", type=float, default=None,
                         help="plain runs --epochs; the others as many epochs as fit in this share of its FLOPs")
+    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="Adam's (peak) learning rate")
+    parser.add_argument("--decay", choices=["cosine", "linear"], default=None,
+                        help="every run's learning rate decays to 0 over its FLOPs budget (plain: its --epochs)")
     return parser.parse_args(argv)
 
 
@@ -112,24 +122,26 @@ def build(name: str, seed: int):
     return keras.Model(inputs, L.Dense(10)(x), name=name)
 
 
-def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dict:
+def train(network: str, variant: str, seed: int, data, flops_budget=None, decay=None,
+          learning_rate=LEARNING_RATE) -> dict:
     import tensorflow as tf
 
     from dynhp_tf import DynHPCallback
     from dynhp_tf._keras import keras
     from dynhp_tf.error_maps import error_map_pruning
-    from dynhp_tf.flops import TrainingFlops
+    from dynhp_tf.flops import TrainingFlops, per_sample_flops
+    from dynhp_tf.flops_budget import FlopsBudget
     from dynhp_tf.instance_filter import InstanceFilter, default_filter
 
     (x, y), (x_test, y_test), epochs = data
     ratio, alpha, compression, options = VARIANTS[variant]
     options = dict(options)
+    decay = None if options.pop("constant_lr", False) else decay
     model = build(network, seed)
     if alpha is not None:
-        convs = [layer.name for layer in model.layers if type(layer) is keras.layers.Conv2D]
-        model = error_map_pruning(model, alpha, layers=convs[options.pop("skip_first_conv", False):],
-                                  g1=options.pop("g1", 1.0))
-    model.compile(keras.optimizers.Adam(LEARNING_RATE),
+        model = error_map_pruning(model, alpha, g1=options.pop("g1", 1.0),
+                                  skip_first=options.pop("skip_first_conv", False))
+    model.compile(keras.optimizers.Adam(learning_rate),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     if ratio is None:
         counter = TrainingFlops()
@@ -145,8 +157,10 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
     callbacks = [counter]
     if flops_budget is not None and compression:
         raise SystemExit("cheap_training: --flops-budget does not run DynHP variants (its schedule needs the epochs)")
+    if flops_budget is None and decay is not None:  # plain training's schedule spans its own epochs
+        flops_budget = epochs * len(x) * sum(per_sample_flops(model).values()) * (1 + 1e-9)
     if flops_budget is not None:  # train on while the next epoch (costing what the last did) fits
-        callbacks.append(FlopsBudget(counter, flops_budget))
+        callbacks.append(FlopsBudget(counter, flops_budget, decay))
         epochs = 1000
     start = time.perf_counter()
     if compression:
@@ -168,18 +182,6 @@ def train(network: str, variant: str, seed: int, data, flops_budget=None) -> dic
     return run
 
 
-def FlopsBudget(counter, budget: float):
-    """A callback that stops fit before an epoch that would take training FLOPs past `budget`."""
-    from dynhp_tf._keras import keras
-
-    class Stop(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if counter.totals["train_flops"] + counter.epoch_flops["train_flops"] > budget:
-                self.model.stop_training = True
-
-    return Stop()
-
-
 # --- report -----------------------------------------------------------------------------
 
 def _mean_std(values, scale=1.0, digits=2):
@@ -189,8 +191,9 @@ def _mean_std(values, scale=1.0, digits=2):
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
-def report(results: dict, budget: dict | None = None) -> str:
-    """The docs section: the equal-epochs `results` and, if given, the `--flops-budget` ones."""
+def report(results: dict, budget: dict | None = None, decayed: dict | None = None) -> str:
+    """The docs section: the equal-epochs `results` and, if given, the `--flops-budget` ones
+    and the `--decay` ones ({file name: results})."""
     meta, runs = results["meta"], results["runs"]
     lines = ["## Cheaper training: early instance filter and error map pruning (issue 14)", "",
              "Generated by `python -m benchmarks.cheap_training` from `benchmarks/results/cheap_training.json` "
@@ -225,7 +228,30 @@ def report(results: dict, budget: dict | None = None) -> str:
         lines += tables(meta, runs, epochs=True) + headline(runs) + [""]
         if meta.get("reading"):
             lines += ["Reading:", ""] + [f"- {line}" for line in meta["reading"]] + [""]
+    for name, decay_results in (decayed or {}).items():
+        lines += decay_section(decay_results, name)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def decay_section(results: dict, name: str = "") -> list[str]:
+    """The equal-FLOPs protocol with every run's learning rate decayed over its own budget."""
+    meta, runs = results["meta"], results["runs"]
+    rate = meta.get("learning_rate", LEARNING_RATE)
+    lines = [f"### Equal FLOPs, learning rate {rate} decayed to 0 over each run's budget ({meta['decay']})", "",
+             f"`--flops-budget {meta['flops_budget']} --decay {meta['decay']} --learning-rate {rate}` "
+             f"(`benchmarks/results/{name}`): as above, and every run's learning rate follows "
+             f"`FlopsBudget(counter, budget, decay={meta['decay']!r})`: Adam({meta.get('learning_rate', LEARNING_RATE)}) times the "
+             f"{meta['decay']} of the share of the run's FLOPs budget spent, set before each step, so it is "
+             "about 0 where the run stops (plain: over its own epochs). *plain, constant LR* is plain "
+             "training as in the tables above, same seeds, for the record. "
+             f"{meta['train_samples']:,} training samples, {meta['test_samples']:,} test samples, "
+             f"{meta['seeds']} seed(s); this run took {meta['minutes']:.1f} minutes on {meta['host']}. "
+             f"{meta.get('note', '')} {meta['framework']}.", ""]
+    lines += tables(meta, runs, epochs=True) + headline(runs)
+    lines += [""] + headline(runs, "plain, constant LR") + [""]
+    if meta.get("reading"):
+        lines += ["Reading:", ""] + [f"- {line}" for line in meta["reading"]] + [""]
+    return lines
 
 
 def tables(meta: dict, runs: list, epochs: bool = False) -> list[str]:
@@ -253,11 +279,11 @@ def tables(meta: dict, runs: list, epochs: bool = False) -> list[str]:
     return lines
 
 
-def headline(runs) -> list[str]:
+def headline(runs, against="plain") -> list[str]:
     """The issue's target on the CNN: >= 50% fewer training FLOPs at <= 0.5 points accuracy loss."""
-    plain = {r["seed"]: r for r in runs if r["network"] == "cnn" and r["variant"] == "plain"}
+    plain = {r["seed"]: r for r in runs if r["network"] == "cnn" and r["variant"] == against}
     lines = ["**Target** (CNN, filter + error map pruning): >= 50% fewer training FLOPs at <= 0.5 points "
-             "accuracy loss. Reached:", ""]
+             f"accuracy loss. Reached (against {against}, paired per seed):", ""]
     for variant in VARIANTS:
         rs = [r for r in runs if r["network"] == "cnn" and r["variant"] == variant and r["seed"] in plain]
         if not rs or "error maps" not in variant or "filter" not in variant:
@@ -265,9 +291,9 @@ def headline(runs) -> list[str]:
         saving = 100 * float(np.mean([1 - r["train_flops"] / plain[r["seed"]]["train_flops"] for r in rs]))
         delta = 100 * float(np.mean([r["test_accuracy"] - plain[r["seed"]]["test_accuracy"] for r in rs]))
         met = saving >= 50 and delta >= -0.5
-        miss = [] if met else ([f"accuracy by {-0.5 - delta:.1f} points"] * (delta < -0.5)
+        miss = [] if met else ([f"accuracy by {-0.5 - delta:.2f} points"] * (delta < -0.5)
                                + [f"FLOPs by {50 - saving:.0f} points of saving"] * (saving < 50))
-        lines.append(f"- {variant}: {saving:.0f}% fewer FLOPs, {delta:+.1f} points: "
+        lines.append(f"- {variant}: {saving:.0f}% fewer FLOPs, {delta:+.2f} points ({len(rs)} seeds): "
                      + ("met." if met else "misses on " + " and ".join(miss) + "."))
     return lines
 
@@ -279,7 +305,8 @@ def write_doc(text: str) -> None:
 def committed_report() -> str:
     """The section from the two committed results files (the budget one if it exists)."""
     budget = json.loads(BUDGET_RESULTS.read_text()) if BUDGET_RESULTS.exists() else None
-    return report(json.loads(RESULTS.read_text()), budget)
+    decayed = {f.name: json.loads(f.read_text()) for f in sorted(RESULTS.parent.glob(DECAY_RESULTS))}
+    return report(json.loads(RESULTS.read_text()), budget, decayed)
 
 
 def main(argv=None) -> None:
@@ -289,6 +316,8 @@ def main(argv=None) -> None:
         return
     if args.seeds < 1 or args.epochs < 1 or not 64 <= args.train_samples <= 60000:
         raise SystemExit("cheap_training: expected --seeds >= 1, --epochs >= 1, 64 <= --train-samples <= 60000")
+    if args.decay and args.flops_budget is None:  # the decay's span is each run's FLOPs budget
+        raise SystemExit("cheap_training: --decay needs --flops-budget")
     from dynhp_tf._keras import LEGACY
     from dynhp_tf.datasets import fashion_mnist
 
@@ -300,12 +329,14 @@ def main(argv=None) -> None:
     meta = {"epochs": args.epochs, "train_samples": args.train_samples, "test_samples": len(data[1][0]),
             "seeds": args.seeds, "networks": args.networks, "variants": args.variants,
             "framework": "tf_keras" if LEGACY else "Keras 3", "commit": commit.strip(),
-            "host": f"{platform.machine()}, {os.cpu_count()} cores", "flops_budget": args.flops_budget}
+            "host": f"{platform.machine()}, {os.cpu_count()} cores", "flops_budget": args.flops_budget,
+            "decay": args.decay, "learning_rate": args.learning_rate}
     results, start = {"meta": meta, "runs": []}, time.perf_counter()
     if args.append:
         results = json.loads(args.results.read_text())
         old = results["meta"]
-        if any(old.get(k) != meta[k] for k in ("epochs", "train_samples", "test_samples", "framework", "flops_budget")):
+        if any(old.get(k) != meta[k] for k in ("epochs", "train_samples", "test_samples", "framework", "flops_budget")) \
+                or any(old.get(k, d) != meta[k] for k, d in (("decay", None), ("learning_rate", LEARNING_RATE))):
             raise SystemExit("cheap_training: --append needs the same epochs, samples and framework as the file")
         old["variants"] += [v for v in args.variants if v not in old["variants"]]
         meta, start = old, time.perf_counter() - 60 * old["minutes"]
@@ -314,13 +345,13 @@ def main(argv=None) -> None:
         for network in args.networks:
             for variant in args.variants:
                 budget = None
-                if args.flops_budget and variant != "plain":
+                if args.flops_budget and variant not in FULL_LENGTH:
                     plain = [r for r in results["runs"] if r["network"] == network and r["variant"] == "plain"
                              and r["seed"] == seed]
                     if not plain:
                         raise SystemExit("cheap_training: --flops-budget needs the plain run of the seed first")
                     budget = args.flops_budget * plain[-1]["train_flops"]
-                run = train(network, variant, seed, data, budget)
+                run = train(network, variant, seed, data, budget, args.decay, args.learning_rate)
                 results["runs"].append(run)
                 print(f"{network:<9} {variant:<44} seed {seed}: acc {run['test_accuracy']:.4f} "
                       f"GFLOPs {run['train_flops'] / 1e9:.1f} fit {run['fit_seconds']:.1f}s "

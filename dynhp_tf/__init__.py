@@ -22,6 +22,7 @@ _PUBLIC = {
     "dynhp_tf.export": ["ExportError", "ExportResult", "export_model"],
     "dynhp_tf.error_maps": ["ErrorMapConv2D", "error_map_pruning", "strip_error_map_pruning"],
     "dynhp_tf.flops": ["TrainingFlops", "per_sample_flops"],
+    "dynhp_tf.flops_budget": ["FlopsBudget"],
     "dynhp_tf.groups": ["PruningGraph", "PruningGroup", "UnsupportedLayerError", "pruning_groups"],
     "dynhp_tf.halo": ["Halo"],
     "dynhp_tf.instance_filter": ["InstanceFilter", "ThresholdRule"],

@@ -76,6 +76,16 @@ def test_switch_is_per_layer_counts_in_flops_saves_and_strips(tmp_path):
     np.testing.assert_allclose(plain.predict(x, verbose=0), switched.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
 
 
+def test_skip_first_leaves_the_first_conv_plain_and_switches_the_rest():
+    model = cnn()
+    switched = error_map_pruning(model, alpha=0.5, skip_first=True)
+    kinds = [type(l).__name__ for l in switched.layers if "Conv2D" in type(l).__name__]
+    assert kinds == ["Conv2D", "ErrorMapConv2D"]
+    # The first conv's backward is only its weight gradient: sparing it costs that share of the saving.
+    dense, every, spared = (per_sample_flops(m)["backward"] for m in (model, error_map_pruning(model, 0.5), switched))
+    assert every < spared < dense
+
+
 @pytest.mark.parametrize("kwargs,argument", [({"error_map_alpha": 0}, "error_map_alpha"),
                                              ({"error_map_alpha": 1.5}, "error_map_alpha"),
                                              ({"error_map_g1": 0, "error_map_g2": 0}, "error_map_g1")])

@@ -10,6 +10,7 @@ import benchmarks.cheap_training as ct
 from dynhp_tf._keras import keras
 from dynhp_tf.datasets import fashion_mnist
 from dynhp_tf.error_maps import error_map_pruning
+from dynhp_tf.flops_budget import FlopsBudget  # was benchmarks.cheap_training.FlopsBudget, same rule
 from dynhp_tf.instance_filter import InstanceFilter
 
 PLAIN_8 = 518.12352e9  # plain training's FLOPs over 8 epochs (cheap_training_budget.json)
@@ -25,7 +26,7 @@ def run(name, seed=0, ratio=0.2, alpha=0.5, lr=1e-3, budget=0.5, samples=10000, 
     kw.setdefault("explore", "random")
     cb = InstanceFilter(keep_ratio=ratio, **kw)
     t = time.perf_counter()
-    h = model.fit(x, y, batch_size=64, epochs=1000, callbacks=[cb, ct.FlopsBudget(cb, budget * PLAIN_8)],
+    h = model.fit(x, y, batch_size=64, epochs=1000, callbacks=[cb, FlopsBudget(cb, budget * PLAIN_8)],
                   validation_data=(xt, yt), validation_batch_size=500, verbose=0).history
     out = {"name": name, "seed": seed, "secs": round(time.perf_counter() - t, 1), "epochs": len(h["train_flops"]),
            "val_acc": [round(v, 4) for v in h["val_accuracy"]], "cum_gflops": [round(v, 1) for v in np.cumsum(h["train_flops"]) / 1e9],
