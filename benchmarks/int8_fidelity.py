@@ -81,47 +81,36 @@ def main(argv=None):
     n = MAX_CALIBRATION_SAMPLES
     random_pick = np.random.default_rng(0).permutation(len(x_train))[:n]
     balanced_pick = balanced_indices(y_train, n, seed=0)
-    # (calibration, per-channel dense, argmax logit range, fine-tuning or None, hidden ranges'
-    # percentile or None for min/max)
+    # (calibration, per-channel dense, argmax logit range, fine-tuning or None)
     settings = {
-        "random calibration, per-tensor, min/max logits (before)": (random_pick, False, False, None, None),
-        "class-balanced calibration, per-tensor, min/max logits": (balanced_pick, False, False, None, None),
-        "class-balanced calibration, per-channel, min/max logits": (balanced_pick, True, False, None, None),
-        "class-balanced, per-tensor, argmax logit range (boards)": (balanced_pick, False, True, None, None),
-        "class-balanced, per-channel, argmax logit range": (balanced_pick, True, True, None, None),
+        "random calibration, per-tensor, min/max logits (before)": (random_pick, False, False, None),
+        "class-balanced calibration, per-tensor, min/max logits": (balanced_pick, False, False, None),
+        "class-balanced calibration, per-channel, min/max logits": (balanced_pick, True, False, None),
+        "class-balanced, per-tensor, argmax logit range (boards)": (balanced_pick, False, True, None),
+        "class-balanced, per-channel, argmax logit range": (balanced_pick, True, True, None),
         # The fine-tunings are more epochs: the control is those epochs with neither penalty nor grid.
-        "+fine-tuning, plain (control), per-tensor, argmax": (balanced_pick, False, True, "control", None),
-        "+logit penalty, per-tensor, argmax": (balanced_pick, False, True, "penalty", None),
-        "+logit penalty, per-channel, argmax": (balanced_pick, True, True, "penalty", None),
-        "+int8 weight grid, per-tensor, argmax": (balanced_pick, False, True, "grid", None),
-        "+int8 weight and activation grid, per-tensor, argmax": (balanced_pick, False, True, "grid+activations", None),
+        "+fine-tuning, plain (control), per-tensor, argmax": (balanced_pick, False, True, "control"),
+        "+logit penalty, per-tensor, argmax": (balanced_pick, False, True, "penalty"),
+        "+logit penalty, per-channel, argmax": (balanced_pick, True, True, "penalty"),
+        "+int8 weight grid, per-tensor, argmax": (balanced_pick, False, True, "grid"),
+        "+int8 weight and activation grid, per-tensor, argmax": (balanced_pick, False, True, "grid+activations"),
         # The same after `level_top_logit` (`level_logits=True`): the callback's fine-tuning.
-        "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs until session 9), per-tensor, argmax":
-            (balanced_pick, False, True, "levelled", None),
-        # Hidden ranges clipped to the 0.1-99.9th percentiles, in the fine-tuning and the export
-        # (`dynhp_tf.activation_range`): the callback's and the exporter's default now.
-        "class-balanced, per-tensor, argmax logit range, clipped hidden ranges (boards now)":
-            (balanced_pick, False, True, None, 99.9),
-        "+levelled top logit, clipped hidden ranges, int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
-            (balanced_pick, False, True, "levelled clipped", 99.9),
+        "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
+            (balanced_pick, False, True, "levelled"),
         # dynhp-export --runtime c: the same model exported per-channel for our C kernels, as
         # trained for a board (per-tensor grid) or with the grid the C runtime's export uses.
         "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-channel (C runtime), argmax":
-            (balanced_pick, True, True, "levelled", None),
+            (balanced_pick, True, True, "levelled"),
         "+levelled top logit, int8 per-channel weight and activation grid, per-channel (C runtime), argmax":
-            (balanced_pick, True, True, "per-channel levelled", None),
+            (balanced_pick, True, True, "per-channel levelled"),
     }
     settings = {k: v for k, v in settings.items() if not args.only or any(o in k for o in args.only)}
     finetunings = {"control": dict(weight=0.0), "penalty": dict(weight=1.0),
                    "grid": dict(weight=0.0, weight_grid="per-tensor", activation_grid=False),
-                   "grid+activations": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True,
-                                            activation_percentile=None),
-                   "levelled": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True, level_logits=True,
-                                    activation_percentile=None),
-                   "levelled clipped": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True,
-                                            level_logits=True, activation_percentile=99.9),
+                   "grid+activations": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True),
+                   "levelled": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True, level_logits=True),
                    "per-channel levelled": dict(weight=0.0, weight_grid="per-channel", activation_grid=True,
-                                                level_logits=True, activation_percentile=None)}
+                                                level_logits=True)}
     results = {"network": args.network, "seed": args.seed, "min_neurons": args.min_neurons, "epochs": args.epochs,
                "finetune_epochs": args.finetune_epochs, "settings": {}}
     tuned = {}  # fine-tuning -> (compact model, its float classes)
@@ -139,10 +128,9 @@ def main(argv=None):
             tuned[finetuning] = compact, np.asarray(compact.predict(x_test, batch_size=512, verbose=0)).argmax(axis=1)
         return tuned[finetuning]
 
-    for name, (pick, per_channel, argmax_logits, finetuning, percentile) in settings.items():
+    for name, (pick, per_channel, argmax_logits, finetuning) in settings.items():
         compact, float_classes = float_model(finetuning)
-        flatbuffer = quantize_int8(compact, x_train[pick], per_channel_dense=per_channel, argmax_logits=argmax_logits,
-                                   activation_percentile=percentile)
+        flatbuffer = quantize_int8(compact, x_train[pick], per_channel_dense=per_channel, argmax_logits=argmax_logits)
         classes, tied = int8_classes(flatbuffer, x_test)
         differ = classes != float_classes
         row = results["settings"][name] = {

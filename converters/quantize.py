@@ -20,15 +20,12 @@ from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.lite.python import lite as _lite
 
 from dynhp_tf.converters.child import run_worker
 from dynhp_tf.converters.errors import (
     CalibrationShapeError, ConversionError, ExportError, QuantizationCheckError,
 )
 from dynhp_tf.converters.flatbuffer import fully_connected_weight_tensors
-from dynhp_tf.activation_range import PERCENTILE
-from dynhp_tf.converters.hidden_ranges import set_activation_ranges
 from dynhp_tf.converters.logit_range import argmax_logit_range
 
 IO_TYPES = {"int8": tf.int8, "float": tf.float32}
@@ -71,7 +68,6 @@ def quantize_int8(
     io: str = "int8",
     max_samples: int = MAX_CALIBRATION_SAMPLES,
     argmax_logits: bool = True,
-    activation_percentile: float | None = PERCENTILE,
 ) -> bytes:
     """Convert `model` to a full-integer int8 TFLite flatbuffer.
 
@@ -86,9 +82,6 @@ def quantize_int8(
         max_samples: Cap on representative samples.
         argmax_logits: For a model ending in Dense+softmax, give the logits the int8 range
             that matters for the argmax (`dynhp_tf.converters.logit_range`), not min/max.
-        activation_percentile: Hidden Dense/Conv outputs get the int8 range between this
-            percentile and its mirror on the calibration samples
-            (`dynhp_tf.activation_range`); None: the converter's min/max.
 
     Returns:
         The flatbuffer bytes. Only TFLITE_BUILTINS_INT8 ops are allowed, so conversion fails
@@ -118,17 +111,7 @@ def quantize_int8(
     converter._experimental_disable_per_channel_quantization_for_dense_layers = (
         not per_channel_dense
     )
-    # `convert()` calibrates, then hands the calibrated model (min/max per tensor) to TFLite's
-    # MLIR quantizer: the hidden ranges are set in between, so the quantizer derives scales,
-    # biases and same-scale neighbours from them, and the rest of `convert()` (metadata, buffer
-    # deduplication) stays as it is. Private, like the switch above; a test pins it.
-    quantize = _lite._mlir_quantize
-    _lite._mlir_quantize = lambda calibrated, *args, **kwargs: quantize(
-        set_activation_ranges(calibrated, samples, activation_percentile), *args, **kwargs)
-    try:
-        tflite_model = converter.convert()
-    finally:
-        _lite._mlir_quantize = quantize
+    tflite_model = converter.convert()
     return argmax_logit_range(model, tflite_model, samples) if argmax_logits else tflite_model
 
 
