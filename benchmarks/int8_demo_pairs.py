@@ -1,6 +1,6 @@
-"""The callback's int8 fine-tuning with and without its parts (`SETTINGS`), on one demo model.
+"""The callback's int8 fine-tuning with and without a levelled top logit, on one demo model.
 
-Paired: all fine-tunings start from the same trained model (`examples/fashion_mnist.py
+Paired: both fine-tunings start from the same trained model (`examples/fashion_mnist.py
 --int8-finetune-epochs 0 --seed S --out DIR`), so the difference is the change, not the
 training. Each is exported as `dynhp-export` does (compact model, 500 of the sidecar's
 class-balanced calibration samples, per-tensor dense layers, argmax logit range) and run on the
@@ -8,8 +8,7 @@ class-balanced calibration samples, per-tensor dense layers, argmax logit range)
 
     nice -n 10 python -m benchmarks.int8_demo_pairs DIR --seed S
 
-Budget: about a minute per setting and model on 2 shared cores under `nice -n 10` (one 3-epoch
-fine-tuning, one export, 10,000 TFLM inferences).
+Budget: about 2 minutes per model on 2 shared cores (two 3-epoch fine-tunings, two exports).
 """
 import argparse
 import json
@@ -37,21 +36,11 @@ def tflm_scores(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
     return np.array(scores)
 
 
-# name -> (level the top logit first, equalize the hidden units first)
-SETTINGS = {
-    "weight and activation grid": (False, False),
-    "levelled top logit + weight and activation grid": (True, False),
-    "equalized units + levelled top logit + weight and activation grid": (True, "before"),
-    "levelled top logit + weight and activation grid + equalized units": (True, "after"),
-}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dir", help="output of examples/fashion_mnist.py --int8-finetune-epochs 0")
     parser.add_argument("--seed", type=int, default=0, help="of the fine-tunings (the callback uses its seed)")
     parser.add_argument("--out", help="default: DIR/int8_demo_pairs.json")
-    parser.add_argument("--only", nargs="*", help="run only the settings whose name holds one of these strings")
     args = parser.parse_args(argv)
     (x_train, y_train), _ = fashion_mnist()
     trained = compact_model(load_keras_model(f"{args.dir}/lenet_dynhp.h5")).model
@@ -59,13 +48,11 @@ def main(argv=None):
     test = np.load(f"{args.dir}/eval.npz")
     x, y = test["x"], test["y"]
     results = {"dir": args.dir, "seed": args.seed, "settings": {}}
-    for name, (level, equalize) in SETTINGS.items():
-        if args.only and not any(o in name for o in args.only):
-            continue
+    for name, level in (("weight and activation grid", False), ("levelled top logit + weight and activation grid", True)):
         model = keras.models.clone_model(trained)
         model.set_weights(trained.get_weights())
         narrow_logit_range(model, x_train, y_train, epochs=3, seed=args.seed, weight=0.0, weight_grid="per-tensor",
-                           activation_grid=True, level_logits=level, equalize_units=equalize)
+                           activation_grid=True, level_logits=level)
         float_classes = np.asarray(model.predict(x, batch_size=1000, verbose=0)).argmax(axis=1)
         scores = tflm_scores(quantize_int8(model, calibration, per_channel_dense=False), x)
         classes, tied = scores.argmax(axis=1), (scores == scores.max(axis=1, keepdims=True)).sum(axis=1) > 1

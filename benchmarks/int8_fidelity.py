@@ -97,10 +97,6 @@ def main(argv=None):
         # The same after `level_top_logit` (`level_logits=True`): the callback's fine-tuning.
         "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
             (balanced_pick, False, True, "levelled"),
-        # Then the hidden ReLU units rescaled toward their layer's range and the kernels re-snapped
-        # (`equalize_units="after"`, session 9).
-        "+levelled top logit, int8 weight and activation grid, equalized units, per-tensor, argmax":
-            (balanced_pick, False, True, "levelled equalized"),
         # dynhp-export --runtime c: the same model exported per-channel for our C kernels, as
         # trained for a board (per-tensor grid) or with the grid the C runtime's export uses.
         "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-channel (C runtime), argmax":
@@ -113,8 +109,6 @@ def main(argv=None):
                    "grid": dict(weight=0.0, weight_grid="per-tensor", activation_grid=False),
                    "grid+activations": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True),
                    "levelled": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True, level_logits=True),
-                   "levelled equalized": dict(weight=0.0, weight_grid="per-tensor", activation_grid=True,
-                                              level_logits=True, equalize_units="after"),
                    "per-channel levelled": dict(weight=0.0, weight_grid="per-channel", activation_grid=True,
                                                 level_logits=True)}
     results = {"network": args.network, "seed": args.seed, "min_neurons": args.min_neurons, "epochs": args.epochs,

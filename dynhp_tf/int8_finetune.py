@@ -47,7 +47,6 @@ import tensorflow as tf
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import balanced_indices
 from dynhp_tf.logit_level import level_top_logit
-from dynhp_tf.unit_scale import equalize_hidden_units
 
 
 def logits_function(model):
@@ -142,8 +141,7 @@ class _ActivationGrid:
 def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, learning_rate: float = 1e-4,
                        quantile: float = 90.0, weight: float = 1.0, seed: int = 0,
                        weight_grid: str | None = None, activation_grid: bool = False,
-                       calibration_samples: int = 500, level_logits: bool = False,
-                       equalize_units: bool = False) -> dict:
+                       calibration_samples: int = 500, level_logits: bool = False) -> dict:
     """Fine-tunes `model` in place so that its logits fit a narrower int8 range.
 
     Args:
@@ -165,9 +163,6 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
             logits to the int8 grid the exporter will use (`_ActivationGrid`).
         calibration_samples: Class-balanced samples of `x` whose float outputs set those
             activation ranges, as the exporter's calibration does (500 there).
-        equalize_units: First rescale the hidden ReLU Dense units so each uses more of its
-            layer's int8 range (`dynhp_tf.unit_scale.equalize_hidden_units` on the calibration
-            samples; the float model's function does not change).
         level_logits: First shift the logits so that each sample's top logit is about
             constant (`dynhp_tf.logit_level.level_top_logit` on those calibration samples; the
             softmax does not change), which narrows the logits' int8 range.
@@ -195,8 +190,6 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
     values, before = logit_range()
     tau = float(np.percentile(np.abs(values), quantile))
     calibration = x[balanced_indices(y, calibration_samples, seed)]
-    if equalize_units == "before":
-        equalize_hidden_units(model, calibration)
     levelled = level_top_logit(model, calibration) if level_logits else {}
     variables = model.trainable_variables
     keep = [tf.constant(np.asarray(v) != 0, dtype=v.dtype) for v in variables]  # pruned stays pruned
@@ -236,8 +229,6 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
     finally:
         if activations is not None:
             activations.restore()
-    if equalize_units == "after":
-        equalize_hidden_units(model, calibration)
     for k, per_tensor in kernels:
         k.assign(on_int8_grid(k, per_tensor))
     _, after = logit_range()
