@@ -143,9 +143,13 @@ def optimizer_slots(optimizer, variable) -> list:
     return slots
 
 
-def clone_optimizer(optimizer):
-    """A new, unbuilt optimizer of the same class and settings (current learning rate included)."""
-    return type(optimizer).from_config(optimizer.get_config())
+def clone_optimizer(optimizer, learning_rate=None):
+    """A new, unbuilt optimizer of the same class and settings (current learning rate included,
+    unless `learning_rate` replaces it)."""
+    config = optimizer.get_config()
+    if learning_rate is not None:
+        config["learning_rate"] = learning_rate
+    return type(optimizer).from_config(config)
 
 
 @contextlib.contextmanager

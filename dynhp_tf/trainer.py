@@ -8,9 +8,10 @@ exactly, compiles it like the user's model and runs the train steps on it.
 The user's model keeps its full width. It holds the trained weights, removed neurons exactly
 zero, after every `sync()` (the callback syncs after the last step of each epoch, before
 Keras validates or calls `on_epoch_end`). While a narrow network trains, the user's model's
-optimizer is an unbuilt clone (its learning rate stays the one that learning-rate callbacks
-and DynHP's batch scaling set), so the full-width gradients and optimizer slots are freed;
-`finish()` writes the narrow optimizer's state back into it, so training can resume.
+optimizer is an unbuilt clone, so the full-width gradients and optimizer slots are freed; its
+learning rate is still the one that callbacks and DynHP's batch scaling set, and the narrow
+optimizer reads it in every step (`FollowRate`). `finish()` writes the narrow optimizer's
+state back into it, so training can resume.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import ctypes
 import gc
 
 import numpy as np
+import tensorflow as tf
 
 from dynhp_tf._keras import keras
 from dynhp_tf.compact import (build_optimizer, clone_optimizer, compile_args, expand_optimizer_state,
@@ -55,6 +57,24 @@ def release_memory() -> None:
         pass
 
 
+class FollowRate(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning rate of another optimizer, read inside every step of the one that uses it.
+
+    The user's model's optimizer is where learning-rate callbacks write, once per epoch
+    (LearningRateScheduler) or before every batch (`FlopsBudget`'s decay, a warm-up); the
+    narrow network's optimizer follows it without a host read per step.
+    """
+
+    def __init__(self, optimizer):
+        self.rate = optimizer.learning_rate  # the variable, in Keras 3 and tf_keras
+
+    def __call__(self, step):
+        return tf.convert_to_tensor(self.rate)
+
+    def get_config(self):
+        return {"learning_rate": float(np.asarray(self.rate))}
+
+
 def has_schedule(optimizer) -> bool:
     """True when the learning rate is a schedule (of the step count), not a settable value."""
     return isinstance(getattr(optimizer, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)
@@ -72,7 +92,6 @@ class CompactTrainer:
         self.compact = None  # the narrow network; None while the user's model itself trains
         self.network_graph = graph  # pruning groups of the network that trains now
         self._dirty = False
-        self._take_learning_rate = True
 
     @property
     def network(self):
@@ -96,19 +115,21 @@ class CompactTrainer:
         with self.model.distribute_strategy.scope():
             # The old slots are read, and freed, before the narrow network exists, and each new
             # slot is built from its value: at no point do two full sets of state coexist.
-            slots = narrow_slots(source.optimizer, source, source_graph, relative, free=True)
+            previous = source.optimizer
+            slots = narrow_slots(previous, source, source_graph, relative, free=True)
             compact = narrow_model(source, source_graph, relative)
-            optimizer = clone_optimizer(source.optimizer)
-            build_optimizer(optimizer, compact, source_graph, slots, source.optimizer.iterations)
-            compact.compile(optimizer=optimizer, **compile_args(self.model))
             if self.compact is None:  # from now on the full-width optimizer state is not needed
-                dropped = list(self.model.optimizer.variables)
-                self.model.optimizer = clone_optimizer(self.model.optimizer)
+                dropped = list(previous.variables)
+                self.model.optimizer = clone_optimizer(previous)
                 if hasattr(self.model, "_compile_config"):
                     self.model._compile_config.config["optimizer"] = self.model.optimizer
             else:
                 # Not the metrics: compiled from the user's arguments, they may be the same objects.
-                dropped = list(self.compact.variables) + list(self.compact.optimizer.variables)
+                dropped = list(self.compact.variables) + list(previous.variables)
+            follow = None if has_schedule(self.model.optimizer) else FollowRate(self.model.optimizer)
+            optimizer = clone_optimizer(self.model.optimizer, learning_rate=follow)
+            build_optimizer(optimizer, compact, source_graph, slots, previous.iterations)
+            compact.compile(optimizer=optimizer, **compile_args(self.model))
         free_variables(dropped)
         compact.make_train_function()
         self.compact, self.network_graph = compact, pruning_groups(compact)
@@ -116,17 +137,11 @@ class CompactTrainer:
         return True
 
     def begin_epoch(self) -> None:
-        """Resets the narrow network's metrics; its first step takes the user's learning rate."""
+        """Resets the narrow network's metrics."""
         if self.compact is not None:
             self.compact.reset_metrics()
-        self._take_learning_rate = True
 
     def step(self, iterator):
-        if self._take_learning_rate:  # at the first step: learning-rate callbacks ran by then
-            self._take_learning_rate = False
-            rate = current_learning_rate(self.model.optimizer)
-            if not has_schedule(self.model.optimizer) and rate != current_learning_rate(self.compact.optimizer):
-                self.compact.optimizer.learning_rate = rate
         self._dirty = True
         return self.compact.train_function(iterator)
 

@@ -128,6 +128,34 @@ def test_validation_checkpoints_and_learning_rate_callbacks_see_the_trained_weig
     np.testing.assert_array_equal(np.asarray(saved.layers[0].kernel), weights[1])
 
 
+def test_a_learning_rate_set_before_each_batch_reaches_the_narrow_network():
+    """Callbacks set the learning rate on the user's model's optimizer, per epoch or per batch
+    (FlopsBudget's decay, a warm-up); the narrow network that trains must follow every change."""
+    model = compiled(mlp(), optimizer=keras.optimizers.Adam(0.01))
+    kernels = {}
+
+    class ZeroFromSecondBatch(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch >= 1:
+                self.model.optimizer.learning_rate = 0.0 if batch >= 1 else 0.01
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch >= 1 and cb.trainer.compact is not None:
+                kernels.setdefault(self.epoch, []).append(np.asarray(first_kernel(cb.trainer.compact)).copy())
+
+    cb = DynHPCallback(target_compression=3, end_epoch=0, lr_scaling="none", verbose=0)
+    fit(model, cb, epochs=3, callbacks=[ZeroFromSecondBatch()])
+    for epoch in (1, 2):  # narrow from epoch 1 on: only the first step of each epoch moves the weights
+        steps = kernels[epoch]
+        assert len(steps) > 2
+        for later in steps[1:]:
+            np.testing.assert_array_equal(later, steps[0])
+    assert not np.array_equal(kernels[1][0], kernels[2][0])
+
+
 def test_early_stopping_ends_fit_with_synced_weights():
     model = compiled(mlp())
     stop = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
