@@ -65,8 +65,8 @@ class FollowRate(keras.optimizers.schedules.LearningRateSchedule):
     narrow network's optimizer follows it without a host read per step.
     """
 
-    def __init__(self, optimizer):
-        self.rate = optimizer.learning_rate  # the variable, in Keras 3 and tf_keras
+    def __init__(self, rate):
+        self.rate = rate  # the optimizer's learning-rate variable
 
     def __call__(self, step):
         return tf.convert_to_tensor(self.rate)
@@ -126,8 +126,9 @@ class CompactTrainer:
             else:
                 # Not the metrics: compiled from the user's arguments, they may be the same objects.
                 dropped = list(self.compact.variables) + list(previous.variables)
-            follow = None if has_schedule(self.model.optimizer) else FollowRate(self.model.optimizer)
-            optimizer = clone_optimizer(self.model.optimizer, learning_rate=follow)
+            rate = self.model.optimizer.learning_rate  # a variable, unless a schedule gives the rate
+            optimizer = clone_optimizer(self.model.optimizer,
+                                        learning_rate=FollowRate(rate) if hasattr(rate, "assign") else None)
             build_optimizer(optimizer, compact, source_graph, slots, previous.iterations)
             compact.compile(optimizer=optimizer, **compile_args(self.model))
         free_variables(dropped)
