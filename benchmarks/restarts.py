@@ -52,8 +52,7 @@ class WarmRestarts(keras.callbacks.Callback):
         segment = self.segment_of[self.epoch]
         done = segment.index(self.epoch) + min(batch, self.steps - 1) / self.steps
         rate = self.base * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * done / len(segment))))
-        for optimizer in {id(o): o for o in (self.model.optimizer, self.dynhp.trainer.network.optimizer)}.values():
-            optimizer.learning_rate = rate
+        self.model.optimizer.learning_rate = rate  # the narrow network's optimizer reads it in every step
         self.rates[-1][1] = self.rates[-1][1] or rate
         self.rates[-1][2] = rate
 
