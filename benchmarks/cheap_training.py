@@ -240,7 +240,7 @@ def decay_section(results: dict, name: str = "") -> list[str]:
     lines = [f"### Equal FLOPs, learning rate {rate} decayed to 0 over each run's budget ({meta['decay']})", "",
              f"`--flops-budget {meta['flops_budget']} --decay {meta['decay']} --learning-rate {rate}` "
              f"(`benchmarks/results/{name}`): as above, and every run's learning rate follows "
-             f"`FlopsBudget(counter, budget, decay={meta['decay']!r})`: Adam({meta.get('learning_rate', LEARNING_RATE)}) times the "
+             f"`FlopsBudget(counter, budget, decay={meta['decay']!r})`: Adam({rate}) times the "
              f"{meta['decay']} of the share of the run's FLOPs budget spent, set before each step, so it is "
              "about 0 where the run stops (plain: over its own epochs). *plain, constant LR* is plain "
              "training as in the tables above, same seeds, for the record. "

@@ -313,15 +313,12 @@ class DynHPCallback(keras.callbacks.Callback):
         self.trainer.sync()
 
     def _shrink(self, keep):
-        if self.trainer.compact is None and self._memory(self.current_batch, narrow=True).total + \
-                reuse_slack(self.graph, self._kept(), self.slots) > self._memory(self.current_batch, narrow=False).total:
-            # A narrow copy beside the full-width weights would take more than the masked model,
-            # which trains on (`reuse_slack`: while a narrow buffer is more than half its
-            # full-width one, a best-fit allocator hands it that whole freed chunk). Its step was
-            # traced before the constraint that keeps removed neurons at zero was attached (at
-            # this event): trace it again with the constraint,
-            # or, where the constraint's product (one more weight-sized buffer in every step)
-            # would be large, set the removed entries back to zero in place after each step.
+        if self.trainer.compact is None and self._first_copy_costs_more():
+            # The masked model trains on. Its step was traced before the constraint that keeps
+            # removed neurons at zero was attached (at this event): trace it again with the
+            # constraint, or, where the constraint's product (one more weight-sized buffer in
+            # every step) would be large, set the removed entries back to zero in place after
+            # each step.
             if self.masks.attached and not self._own_step_constrained:
                 if self.masks.constraint_is_cheap():
                     self.driver.remake_own_step()
@@ -336,6 +333,13 @@ class DynHPCallback(keras.callbacks.Callback):
                 self.halo.attach(self.trainer.network, self.trainer.network_graph, self.halo.narrowed_state(relative))
             self.driver.release_own_step()
             release_memory()
+
+    def _first_copy_costs_more(self) -> bool:
+        """Whether a first narrow copy beside the full-width weights would take more memory than
+        the masked model, counting the freed chunks a best-fit allocator hands it whole while a
+        narrow buffer is more than half its full-width one (`reuse_slack`)."""
+        copy = self._memory(self.current_batch, narrow=True).total + reuse_slack(self.graph, self._kept(), self.slots)
+        return copy > self._memory(self.current_batch, narrow=False).total
 
     def on_epoch_begin(self, epoch, logs=None):
         self.driver.begin_epoch(self.stream.steps if self.stream else math.inf)

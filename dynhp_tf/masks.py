@@ -41,6 +41,10 @@ class NeuronMasks:
             self._vectors = [tf.Variable(k.astype("float32"), trainable=False, name="dynhp_keep",
                                          aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA) for k in self.keep]
 
+    def _factors(self, axes) -> list:
+        """(axis, keep vector along it) for each of a weight's pruned axes, read from the variables."""
+        return [(axis, tf.tile(self._vectors[g], [tile])) for g, axis, tile in axes]
+
     def _apply(self, w, axes):
         """`w` times each of its groups' keep vectors, broadcast along its axis.
 
@@ -48,9 +52,8 @@ class NeuronMasks:
         full-size tensor in every step.
         """
         rank = len(w.shape)
-        for g, axis, tile in axes:
-            vector = tf.cast(tf.tile(self._vectors[g], [tile]), w.dtype)
-            w = w * tf.reshape(vector, [-1 if i == axis else 1 for i in range(rank)])
+        for axis, vector in self._factors(axes):
+            w = w * tf.reshape(tf.cast(vector, w.dtype), [-1 if i == axis else 1 for i in range(rank)])
         return w
 
     def attach(self) -> None:
@@ -93,8 +96,7 @@ class NeuronMasks:
         if self._zeroing is None:
             def zero():
                 for key, axes in self._axes.items():
-                    factors = [(axis, tf.tile(self._vectors[g], [tile])) for g, axis, tile in axes]
-                    scale_rows(layer_weight(self.model, *key), factors)
+                    scale_rows(layer_weight(self.model, *key), self._factors(axes))
 
             self._zeroing = tf.function(zero, autograph=False)
         self._zeroing()
