@@ -19,24 +19,26 @@ from dynhp_tf.groups import pruning_groups
 from dynhp_tf.importance import l2_product
 
 
-def _plan(model, zero_biases=False):
+def _plan(model, zero_biases=False, head="int8"):
     graph = pruning_groups(model)
-    return graph, device_plan(model, graph, zero_biases), kept_neurons(model, graph)
+    return graph, device_plan(model, graph, zero_biases, head), kept_neurons(model, graph)
 
 
-def estimate_vs_measured(model, board, *, flatbuffer_bytes: int, arena_bytes: int, macs: int) -> dict:
-    """{figure: {"estimated", "measured", "error"}} for the model's kept widths."""
-    _, plan, keep = _plan(model, zero_biases=True)  # the exported weights are final
+def estimate_vs_measured(model, board, *, flatbuffer_bytes: int, arena_bytes: int, macs: int,
+                         head: str = "int8") -> dict:
+    """{figure: {"estimated", "measured", "error"}} for the model's kept widths (and `head`, as
+    exported)."""
+    _, plan, keep = _plan(model, zero_biases=True, head=head)  # the exported weights are final
     estimate = plan.estimate([int(k.sum()) for k in keep], board.per_channel_dense)
     measured = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
     return {k: {"estimated": getattr(estimate, k), "measured": v,
                 "error": getattr(estimate, k) / v - 1 if v else 0.0} for k, v in measured.items()}
 
 
-def fit_hint(model, board) -> str:
-    """What to train for `board`: the callback argument, and the compression it leads to
-    when the model's current weights rank the neurons (l2_product)."""
-    graph, plan, keep = _plan(model)
+def fit_hint(model, board, head: str = "int8") -> str:
+    """What to train for `board` (and `head`): the callback arguments, and the compression they
+    lead to when the model's current weights rank the neurons (l2_product)."""
+    graph, plan, keep = _plan(model, head=head)
     limits = model_limits(dataclasses.asdict(board))
     found = largest_fitting(plan, keep, l2_product(model, graph), limits, board.per_channel_dense,
                             multiple=board.width_multiple)
@@ -46,5 +48,6 @@ def fit_hint(model, board) -> str:
     params, narrow = found
     widths = ", ".join(f"{g.name} {int(k.sum())}" for g, k in zip(graph.groups, narrow))
     return (f"about {graph.params() / params:.1f}x compression would fit by the estimator (ranked by these "
-            f"weights: widths {widths}); train with DynHPCallback(target_board='{board.name}'), which prunes "
+            f"weights: widths {widths}); train with DynHPCallback(target_board='{board.name}'"
+            f"{'' if head == 'int8' else f', head={head!r}'}), which prunes "
             f"until the estimates fit")

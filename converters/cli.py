@@ -120,6 +120,9 @@ def _list_boards(ctx: click.Context, _param, value: bool) -> None:
               help=".npz with arrays x and y (integer labels) for float vs int8 accuracy.")
 @click.option("--io", type=click.Choice(["int8", "float"]), default="int8", show_default=True,
               help="Type of the model's input and output tensors.")
+@click.option("--head", type=click.Choice(["int8", "float"]), default="int8", show_default=True,
+              help="float: compute a softmax classifier's last Dense layer in float32 (closer "
+                   "agreement with the float model; about 3 more bytes per weight of that layer).")
 @click.option("--runtime", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
               help="c: also write the ahead-of-time C runtime (firmware_c/) and measure it "
                    "under QEMU mps2-an386.")
@@ -129,7 +132,7 @@ def _list_boards(ctx: click.Context, _param, value: bool) -> None:
                    "eval data, or else on calibration samples held out of calibration.")
 @click.option("--list-boards", is_flag=True, is_eager=True, expose_value=False,
               callback=_list_boards, help="List the board profiles and exit.")
-def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime, min_agreement):
+def main(model, board_name, out_dir, calibration, eval_data, io, head, force, runtime, min_agreement):
     """Rebuild MODEL's compact network, quantize it to int8, check it with TFLM on the
     host, check it fits the board, and write the model, report and firmware project."""
     error = None
@@ -140,7 +143,7 @@ def main(model, board_name, out_dir, calibration, eval_data, io, force, runtime,
 
             result = export_model(
                 model, board, out_dir=out_dir, calibration=calibration, eval_data=eval_data,
-                io=io, force=force, min_agreement=min_agreement / 100, progress=click.echo, runtime=runtime,
+                io=io, head=head, force=force, min_agreement=min_agreement / 100, progress=click.echo, runtime=runtime,
                 interrupted=interrupted,
             )
         except KeyboardInterrupt:

@@ -30,11 +30,12 @@ from dynhp_tf.converters.boards import Board, load_board
 from dynhp_tf.converters.budget_check import estimate_vs_measured, fit_hint
 from dynhp_tf.converters.crossload import RUNNING, framework_hint, load_patched_h5, saved_by
 from dynhp_tf.converters.errors import (
-    AgreementError, CalibrationShapeError, CorruptedModelError, MissingCalibrationError,
+    AgreementError, CalibrationShapeError, CorruptedModelError, ExportError, MissingCalibrationError,
     ModelFileNotFoundError, NotAKerasModelError, OutputExistsError, WrongFrameworkError,
 )
 from dynhp_tf.converters.figures import REPORT_KEY
 from dynhp_tf.converters.firmware_project import write_firmware_project
+from dynhp_tf.converters.float_head import float_head_layer
 from dynhp_tf.converters.fit import check_fit, fit_table, require_fit
 from dynhp_tf.converters.quantize import (
     MAX_CALIBRATION_SAMPLES, check_dense_quantization, quantize_int8_in_child,
@@ -225,6 +226,7 @@ def export_model(
     calibration=None,
     eval_data=None,
     io: str = "int8",
+    head: str = "int8",
     force: bool = False,
     min_agreement: float = MIN_AGREEMENT,
     progress: Callable[[str], None] | None = None,
@@ -243,6 +245,10 @@ def export_model(
             and agreement; without it, half of the calibration samples are held out of
             calibration to measure the agreement.
         io: "int8" or "float" input/output tensors.
+        head: "int8", or "float" for a Dense+softmax classifier's last layer in float32
+            (`dynhp_tf.converters.float_head`: finer logits, closer agreement with the float
+            model, for about 3 bytes more per weight of that layer). The C runtime keeps an
+            int8 head (its kernels are int8 only).
         force: Replace an existing `out_dir`.
         min_agreement: Least top-1 agreement (fraction) of the int8 model with the float
             model on eval or held-out samples; below it, `AgreementError`.
@@ -292,6 +298,9 @@ def export_model(
     check_output_writable(out)
     model = load_keras_model(model_path)
     check_finite_weights(model)
+    if head == "float" and float_head_layer(model) is None:
+        raise ExportError(f"--head float: {model_path} must end in a Dense layer with softmax activation "
+                          f"(its last layer is {type(model.layers[-1]).__name__}); use --head int8")
     input_range = training_range(model_path, calibration)
     x_cal, cal_source = find_calibration(model_path, calibration)
     x_cal = check_samples(x_cal, model, f"calibration data ({cal_source})", input_range)
@@ -316,11 +325,11 @@ def export_model(
 
     mode = "per-channel" if board.per_channel_dense else "per-tensor"
     used = min(len(x_cal), MAX_CALIBRATION_SAMPLES)
-    stage(3, f"int8 TFLite ({io} I/O, {mode} dense layers, {used} calibration samples)")
+    stage(3, f"int8 TFLite ({io} I/O, {mode} dense layers, {head} head, {used} calibration samples)")
     tflite_model = quantize_int8_in_child(
-        compact.model, x_cal, per_channel_dense=board.per_channel_dense, io=io
+        compact.model, x_cal, per_channel_dense=board.per_channel_dense, io=io, head=head
     )
-    dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense)
+    dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense, head=head)
     t = lap("quantize", t)
     progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}")
     if runtime == "c":  # an op the C kernels lack is refused before any further work
@@ -350,9 +359,10 @@ def export_model(
             from dynhp_tf.converters.c_export import build_c_runtime, measured_fit
 
             c_model, c_tflm = tflite_model, tflm
-            if not board.per_channel_dense:
-                # Our kernels take one multiplier per output unit on every board, so the C runtime
-                # gets its own per-channel flatbuffer; the TFLM firmware keeps the board's grid.
+            if not board.per_channel_dense or head != "int8":
+                # Our kernels take one multiplier per output unit on every board and are int8 only,
+                # so the C runtime gets its own per-channel int8 flatbuffer; the TFLM firmware keeps
+                # the board's grid and the chosen head.
                 c_model = quantize_int8_in_child(compact.model, x_cal, per_channel_dense=True, io=io)
                 check_dense_quantization(c_model, per_channel_dense=True)
                 c_tflm = check_with_tflm(c_model, compact.model, x_check, arena_margin=board.arena_margin,
@@ -374,11 +384,11 @@ def export_model(
             fit = measured_fit(board, c_runtime, fit.compression)
         table = fit_table(fit)
         progress(table)
-        estimate = estimate_vs_measured(model, board, flatbuffer_bytes=len(tflite_model),
+        estimate = estimate_vs_measured(model, board, head=head, flatbuffer_bytes=len(tflite_model),
                                         arena_bytes=tflm.arena_bytes, macs=compact.macs_compact)
         progress("      estimate vs measured: " + ", ".join(
             f"{k} {v['estimated']:,} vs {v['measured']:,} ({100 * v['error']:+.1f}%)" for k, v in estimate.items()))
-        require_fit(fit, hint=lambda: fit_hint(model, board))
+        require_fit(fit, hint=lambda: fit_hint(model, board, head))
         t = lap("fit", t)
 
         stage(6, f"writing {out}")
@@ -386,7 +396,7 @@ def export_model(
         seconds["total_before_write"] = time.perf_counter() - started
         report = build_report(
             model_path=model_path, board=board, compact=compact, tflite_model=tflite_model,
-            io=io, dense_weights=dense_weights, tflm=tflm, fit=fit,
+            io=io, head=head, dense_weights=dense_weights, tflm=tflm, fit=fit,
             calibration_source=cal_source, seconds=seconds,
         )
         report["estimate"] = estimate

@@ -25,7 +25,9 @@ from dynhp_tf.converters.child import run_worker
 from dynhp_tf.converters.errors import (
     CalibrationShapeError, ConversionError, ExportError, QuantizationCheckError,
 )
+from dynhp_tf.budget import HEADS
 from dynhp_tf.converters.flatbuffer import fully_connected_weight_tensors
+from dynhp_tf.converters.float_head import float_head
 from dynhp_tf.converters.logit_range import argmax_logit_range
 
 IO_TYPES = {"int8": tf.int8, "float": tf.float32}
@@ -68,6 +70,7 @@ def quantize_int8(
     io: str = "int8",
     max_samples: int = MAX_CALIBRATION_SAMPLES,
     argmax_logits: bool = True,
+    head: str = "int8",
 ) -> bytes:
     """Convert `model` to a full-integer int8 TFLite flatbuffer.
 
@@ -82,13 +85,15 @@ def quantize_int8(
         max_samples: Cap on representative samples.
         argmax_logits: For a model ending in Dense+softmax, give the logits the int8 range
             that matters for the argmax (`dynhp_tf.converters.logit_range`), not min/max.
+        head: "int8", or "float" to compute a Dense+softmax classifier's last layer in float32
+            (`dynhp_tf.converters.float_head`; the logit range then does not apply).
 
     Returns:
         The flatbuffer bytes. Only TFLITE_BUILTINS_INT8 ops are allowed, so conversion fails
-        rather than silently keeping a float op.
+        rather than silently keeping a float op; the float head is the one float part, made
+        after conversion.
     """
-    if io not in IO_TYPES:
-        raise ValueError(f"io must be one of {sorted(IO_TYPES)}, got {io!r}")
+    _check_choices(io, head)
     samples = check_sample_shape(calibration, model, "calibration data")[:max_samples]
     shape = model_input_shape(model)
 
@@ -112,7 +117,16 @@ def quantize_int8(
         not per_channel_dense
     )
     tflite_model = converter.convert()
+    if head == "float":
+        return float_head(model, tflite_model)
     return argmax_logit_range(model, tflite_model, samples) if argmax_logits else tflite_model
+
+
+def _check_choices(io: str, head: str) -> None:
+    if io not in IO_TYPES:
+        raise ValueError(f"io must be one of {sorted(IO_TYPES)}, got {io!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
 
 
 def quantize_int8_in_child(
@@ -122,6 +136,7 @@ def quantize_int8_in_child(
     per_channel_dense: bool,
     io: str = "int8",
     max_samples: int = MAX_CALIBRATION_SAMPLES,
+    head: str = "int8",
 ) -> bytes:
     """`quantize_int8` in a child process (`dynhp_tf.converters._convert_worker`).
 
@@ -129,8 +144,7 @@ def quantize_int8_in_child(
     failure or native crash raises `ConversionError` with the converter's error line
     instead of killing this process.
     """
-    if io not in IO_TYPES:
-        raise ValueError(f"io must be one of {sorted(IO_TYPES)}, got {io!r}")
+    _check_choices(io, head)
     samples = check_sample_shape(calibration, model, "calibration data")[:max_samples]
     with tempfile.TemporaryDirectory(prefix="dynhp-convert-") as tmp:
         tmp = pathlib.Path(tmp)
@@ -139,7 +153,7 @@ def quantize_int8_in_child(
         run_worker(
             "dynhp_tf.converters._convert_worker",
             [str(tmp / "model.keras"), str(tmp / "calibration.npy"), str(tmp / "model.tflite"),
-             "per-channel" if per_channel_dense else "per-tensor", io],
+             "per-channel" if per_channel_dense else "per-tensor", io, head],
             what="the TFLite converter", error=ConversionError,
         )
         return (tmp / "model.tflite").read_bytes()
@@ -165,12 +179,12 @@ def tflite_interpreter(tflite_model: bytes, preserve_all_tensors: bool = False) 
     return interpreter
 
 
-def check_dense_quantization(tflite_model: bytes, *, per_channel_dense: bool) -> list[dict]:
+def check_dense_quantization(tflite_model: bytes, *, per_channel_dense: bool, head: str = "int8") -> list[dict]:
     """Verify every FULLY_CONNECTED weight tensor is quantized as requested.
 
     Reads the flatbuffer for the weight tensor of each FULLY_CONNECTED op and counts its
     scales as `tf.lite.Interpreter` reports them: one scale means per-tensor, one per
-    output unit means per-channel.
+    output unit means per-channel. With `head="float"` the last one must be float32 instead.
 
     Returns:
         One dict per dense weight tensor: `tensor`, `shape`, `scales`, `int8`.
@@ -179,8 +193,9 @@ def check_dense_quantization(tflite_model: bytes, *, per_channel_dense: bool) ->
         QuantizationCheckError: naming the first tensor that differs from the request.
     """
     details = {d["index"]: d for d in tflite_interpreter(tflite_model).get_tensor_details()}
+    weights = fully_connected_weight_tensors(tflite_model)
     found = []
-    for index in fully_connected_weight_tensors(tflite_model):
+    for position, index in enumerate(weights):
         d = details[index]
         scales = len(d["quantization_parameters"]["scales"])
         units = int(d["shape"][0])
@@ -188,6 +203,11 @@ def check_dense_quantization(tflite_model: bytes, *, per_channel_dense: bool) ->
             {"tensor": d["name"], "shape": [int(s) for s in d["shape"]], "scales": scales,
              "int8": d["dtype"] == np.int8}
         )
+        if head == "float" and position == len(weights) - 1:
+            if d["dtype"] != np.float32:
+                raise QuantizationCheckError(f"dense weights '{d['name']}' of the float head are "
+                                             f"{np.dtype(d['dtype']).name}, not float32")
+            continue
         want = units if per_channel_dense else 1
         if d["dtype"] != np.int8 or scales != want:
             mode = "per-channel" if per_channel_dense else "per-tensor"

@@ -12,7 +12,7 @@ import pathlib
 
 
 def build_report(
-    *, model_path, board, compact, tflite_model: bytes, io: str, dense_weights: list[dict],
+    *, model_path, board, compact, tflite_model: bytes, io: str, head: str = "int8", dense_weights: list[dict],
     tflm, fit, calibration_source: str, seconds: dict[str, float],
 ) -> dict:
     """One dict with every figure of an export (see `render_markdown` for the layout)."""
@@ -45,6 +45,7 @@ def build_report(
             "bytes": len(tflite_model),
             "sha256": hashlib.sha256(tflite_model).hexdigest(),
             "io": io,
+            "head": head,
             "dense_quantization": "per-channel" if board.per_channel_dense else "per-tensor",
             "dense_weights": dense_weights,
             "calibration": calibration_source,
@@ -103,7 +104,8 @@ def render_markdown(report: dict, fit_table: str) -> str:
         "## int8 TFLite",
         "",
         f"- flatbuffer: {t['bytes']:,} bytes, {t['io']} input/output, "
-        f"dense layers {t['dense_quantization']} (verified in the flatbuffer)",
+        f"dense layers {t['dense_quantization']} (verified in the flatbuffer)"
+        f"{', float32 classifier head' if t.get('head') == 'float' else ''}",
         f"- calibration: {t['calibration']}",
         f"- ops: {', '.join(q['ops'])}",
         *([f"- {t['preprocessing']['statement']}"] if "preprocessing" in t else []),

@@ -51,13 +51,14 @@ TENSOR_BYTES = 84         # Tensor table, shape vector, empty buffer entry, per-
 CONSTANT_BYTES = 94       # the same for a constant, whose buffer also holds its data
 OP_BYTES = 68             # Operator table, input/output vectors, builtin options
 CHANNEL_QUANT_BYTES = 12  # one float scale + one int64 zero point per channel, per tensor
+QUANT_TABLE_BYTES = 48    # a per-tensor quantization table (in TENSOR_BYTES and CONSTANT_BYTES); float has none
 ARENA_FIXED = 700        # interpreter, subgraph and allocator objects, input/output TfLiteTensors
 EVAL_TENSOR_BYTES = 24
 NODE_BYTES = 89          # node and registration structs, per-op allocations
 # Persistent op data of TFLM's reference kernels per op (bytes, 64-bit host).
 OP_DATA = {"FULLY_CONNECTED": 88, "CONV_2D": 84, "DEPTHWISE_CONV_2D": 84, "POOL": 40, "RESHAPE": 0,
            "SOFTMAX": 92, "ADD": 64, "MEAN": 48, "LOGISTIC": 16, "TANH": 16, "MUL": 40,
-           "ELEMENTWISE": 16}
+           "ELEMENTWISE": 16, "DEQUANTIZE": 32, "QUANTIZE": 32}
 CHANNEL_DATA_BYTES = 8    # per-channel output multiplier and shift (int32 each)
 # Arena TFLM needs while it plans (temporary tensors and planner lists): when the activations
 # are small, this, not the plan, sets the smallest working arena.
@@ -94,6 +95,7 @@ class _Tensor:
     elements: int           # at full width
     group: int | None       # the pruning group of its channel axis
     name: int = 0           # characters of its name
+    bytes: int = 1          # per element: 1 for int8 activations, 4 for a float head's float32 ones
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,7 @@ class _Constant:
     per_channel: bool | None = False   # scales per channel; None: as the board's dense layers
     name: object = 0                   # characters of its name (while planning: its parts)
     fixed_bytes: int = 0
+    quantized: bool = True             # False: float32 (a float head's weights and bias)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,10 +138,10 @@ class DevicePlan:
     def flatbuffer_bytes(self, kept, per_channel_dense: bool = False) -> int:
         total = FILE_BYTES + OP_BYTES * len(self.ops)
         names = sum(_string_bytes(t.name) for t in self.tensors)
-        total += TENSOR_BYTES * len(self.tensors)
+        total += sum(TENSOR_BYTES - QUANT_TABLE_BYTES * (t.bytes == 4) for t in self.tensors)
         for op in self.ops:
             for c in op.constants:
-                total += CONSTANT_BYTES
+                total += CONSTANT_BYTES - QUANT_TABLE_BYTES * (not c.quantized)
                 names += _string_bytes(c.name)
                 if c.weight is None:
                     total += c.fixed_bytes
@@ -149,7 +152,7 @@ class DevicePlan:
         return total + names
 
     def arena_bytes(self, kept, per_channel_dense: bool = False) -> int:
-        sizes = [-(-self._scaled(t.elements, t.group, kept) // ALIGN) * ALIGN for t in self.tensors]
+        sizes = [-(-self._scaled(t.elements, t.group, kept) * t.bytes // ALIGN) * ALIGN for t in self.tensors]
         first = [0] * len(sizes)
         last = [0] * len(sizes)
         for index, op in enumerate(self.ops):
@@ -200,7 +203,7 @@ def greedy_plan(sizes: list[int], first: list[int], last: list[int]) -> int:
     return max((o + sizes[b] for o, b in placed), default=0)
 
 
-def device_plan(model, graph: PruningGraph, zero_biases: bool = False) -> DevicePlan:
+def device_plan(model, graph: PruningGraph, zero_biases: bool = False, head: str = "int8") -> DevicePlan:
     """The int8 program `dynhp-export` makes of `model` (see the module docstring).
 
     Args:
@@ -208,6 +211,8 @@ def device_plan(model, graph: PruningGraph, zero_biases: bool = False) -> Device
         graph: Its `pruning_groups`.
         zero_biases: Leave out the biases that are all zero now, as the converter does. Only
             for final weights: in training a zero-initialized bias soon becomes non-zero.
+        head: "int8", or "float" for the exporter's float classifier head
+            (`dynhp_tf.converters.float_head`); the model must end in Dense with softmax.
     """
     layers = list(model.layers)
     inbound = _inbound(model, layers)
@@ -294,6 +299,8 @@ def device_plan(model, graph: PruningGraph, zero_biases: bool = False) -> Device
     outputs = tuple(out_of[t._keras_history[0].name] for t in as_list(model.outputs))
     for t in outputs:  # the converter names a model output "Identity"
         names[t] = OUTPUT_NAME
+    if head == "float":
+        _float_head(tensors, names, ops)
     scope = model.name + SCOPE_SUFFIX
 
     def length(name) -> int:
@@ -309,6 +316,32 @@ def device_plan(model, graph: PruningGraph, zero_biases: bool = False) -> Device
     return DevicePlan(graph, tuple(tensors), tuple(ops), outputs)
 
 
+def _float_head(tensors: list, names: list, ops: list) -> None:
+    """The plan's last FULLY_CONNECTED and SOFTMAX as `converters.float_head` makes them:
+    DEQUANTIZE, FULLY_CONNECTED and SOFTMAX in float32 (4-byte weights and activations, no
+    quantization parameters), then QUANTIZE into the int8 output."""
+    fc, soft = ops[-2:] if len(ops) >= 2 else (None, None)
+    if fc is None or (fc.kind, soft.kind) != ("FULLY_CONNECTED", "SOFTMAX") or soft.inputs != (fc.output,):
+        raise ValueError("a float head needs a model that ends in a Dense layer with softmax activation")
+
+    def float_copy(index, name) -> int:
+        tensors.append(dataclasses.replace(tensors[index], bytes=4))
+        names.append(name)
+        return len(tensors) - 1
+
+    hidden = float_copy(fc.inputs[0], FLOAT_HEAD_NAMES[0])
+    tensors[fc.output] = dataclasses.replace(tensors[fc.output], bytes=4)
+    probabilities = float_copy(soft.output, FLOAT_HEAD_NAMES[1])
+    weights = tuple(dataclasses.replace(c, bytes_per_element=4, per_channel=False, quantized=False)
+                    for c in fc.constants)
+    ops[-2:] = [_Op("DEQUANTIZE", fc.inputs, hidden), dataclasses.replace(fc, inputs=(hidden,), constants=weights),
+                dataclasses.replace(soft, output=probabilities), _Op("QUANTIZE", (probabilities,), soft.output)]
+
+
+# The classifier head's precision: int8 like every other op, or float32 (`converters.float_head`).
+HEADS = ("int8", "float")
+# Names `converters.float_head` gives the tensors it adds (the float hidden and softmax output).
+FLOAT_HEAD_NAMES = ("float_head/hidden", "float_head/softmax")
 # The tensor names TF's converter writes: "<model>/<layer>/<TF op>", the TF ops fused into
 # one tensor joined by ";" (tf_keras); Keras 3 calls the model and each layer in a fresh name
 # scope, which adds "_1" to both. TF op names by role, (Keras 3, tf_keras).

@@ -11,7 +11,7 @@ from dynhp_tf.arguments import integer, number
 from dynhp_tf.batching import BatchStream
 from dynhp_tf.batchnorm import recalibrate_batchnorm
 from dynhp_tf.board_profiles import model_limits, read_profile
-from dynhp_tf.budget import SAFETY, device_plan, largest_fitting
+from dynhp_tf.budget import HEADS, SAFETY, device_plan, largest_fitting
 from dynhp_tf.calibration import balanced_indices, save_calibration
 from dynhp_tf.compact import kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
@@ -57,6 +57,8 @@ class DynHPCallback(keras.callbacks.Callback):
             board's margins), by the estimates of `dynhp_tf.budget`.
         flatbuffer_bytes, arena_bytes, macs: explicit limits on the int8 flatbuffer, the TFLM
             arena (as the host measures it, without a board margin) and the MACs per inference.
+        head: the classifier head those limits are estimated for, as `dynhp-export --head` will
+            make it: "int8" (default) or "float" (a Dense+softmax last layer in float32).
         start_epoch, end_epoch, frequency, schedule: see `PruningSchedule` (epochs are 0-based;
             epochs after `end_epoch` fine-tune).
         criterion: neuron importance, one of "l2_product" (default), "l1_incoming", "taylor",
@@ -111,7 +113,7 @@ class DynHPCallback(keras.callbacks.Callback):
                  memory_budget=None, lr_scaling="sqrt", taylor_samples=512, calibration_file=None,
                  calibration_samples=1000, seed=0, verbose=1, halo=None, target_board=None,
                  flatbuffer_bytes=None, arena_bytes=None, macs=None, ranking_cost=None,
-                 int8_finetune_epochs=0, batch_growth="after_schedule", layer_floor=0.7):
+                 int8_finetune_epochs=0, batch_growth="after_schedule", layer_floor=0.7, head="int8"):
         super().__init__()
         explicit = {"flatbuffer_bytes": flatbuffer_bytes, "arena_bytes": arena_bytes, "macs": macs}
         if target_compression is None and target_board is None and all(v is None for v in explicit.values()):
@@ -135,6 +137,9 @@ class DynHPCallback(keras.callbacks.Callback):
             if value is not None:
                 self.limits[name] = min(int(value), self.limits.get(name, int(value)))
         self.target_board, self.explicit_limits = target_board, explicit
+        if head not in HEADS:
+            raise ValueError(f"head: expected one of {list(HEADS)}, got {head!r}")
+        self.head = head
         if criterion not in CRITERIA:
             raise ValueError(f"criterion: expected one of {sorted(CRITERIA)}, got {criterion!r}")
         if lr_scaling not in LR_SCALING:
@@ -200,6 +205,7 @@ class DynHPCallback(keras.callbacks.Callback):
             "int8_finetune_epochs": self.int8_finetune_epochs,
             "batch_growth": self.batch_growth,
             "layer_floor": self.layer_floor,
+            "head": self.head,
             **self.explicit_limits,
         }
 
@@ -225,7 +231,10 @@ class DynHPCallback(keras.callbacks.Callback):
         self.graph = graph = pruning_groups(model)
         self.dense_params = graph.params()
         floor_params = smallest_params(graph, self.min_neurons, self.width_multiple)
-        self.plan = device_plan(model, graph)
+        try:
+            self.plan = device_plan(model, graph, head=self.head)
+        except ValueError as e:  # only a float head can be refused here
+            raise ValueError(f"head='{self.head}': {e}") from None
         if self.limits:
             smallest = self.plan.estimate(floors(graph, self.min_neurons, self.width_multiple), self.per_channel_dense)
             over = [f"{k} {self.limits[k]:,}" for k in self.limits
