@@ -59,9 +59,9 @@ def trained_like(model, seed=0):
     return model
 
 
-def measured(model, per_channel):
+def measured(model, per_channel, head="int8"):
     x = np.random.default_rng(0).random((32, *model.inputs[0].shape[1:]), dtype=np.float32)
-    flatbuffer = quantize_int8(model, x, per_channel_dense=per_channel)
+    flatbuffer = quantize_int8(model, x, per_channel_dense=per_channel, head=head)
     _, arena = run_tflm(flatbuffer, np.zeros((1, *model.inputs[0].shape[1:]), np.int8))
     return len(flatbuffer), arena["arena_min"]
 
@@ -78,6 +78,20 @@ def test_estimate_matches_the_converter_and_tflm(name):
     plan = device_plan(model, graph)
     check(plan.estimate(graph.sizes), *measured(model, per_channel=False))
     assert plan.estimate(graph.sizes).macs == graph.macs()
+
+
+@pytest.mark.parametrize("name", ["lenet300100", "lenet5", "tiny"])  # the softmax classifiers
+def test_estimate_of_a_float_head_matches_the_converter_and_tflm(name):
+    """`dynhp-export --head float`: 4-byte weights and activations in the last layer, two more ops."""
+    model = trained_like(MODELS[name]())
+    graph = pruning_groups(model)
+    keep = [np.arange(g.size) < max(1, g.size // 3) for g in graph.groups]
+    narrow = narrow_model(model, graph, keep)
+    for plan_head, kept, net in (("float", graph.sizes, model), ("float", [int(k.sum()) for k in keep], narrow)):
+        estimate = device_plan(model, graph, head=plan_head).estimate(kept)
+        check(estimate, *measured(net, per_channel=False, head="float"))
+    assert device_plan(model, graph, head="float").estimate(graph.sizes).flatbuffer_bytes > \
+        device_plan(model, graph).estimate(graph.sizes).flatbuffer_bytes
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

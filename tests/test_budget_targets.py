@@ -38,6 +38,27 @@ def test_explicit_limits_hold_in_the_exported_model():
     assert logs["dynhp/compression"][-1] < 10
 
 
+def test_limits_for_a_float_head_hold_in_its_export():
+    model = compiled(keras.Sequential([keras.Input((64,)), L.Dense(128, activation="relu"),
+                                       L.Dense(64, activation="relu"), L.Dense(3, activation="softmax")]),
+                     loss="sparse_categorical_crossentropy")
+    cb = DynHPCallback(flatbuffer_bytes=8000, end_epoch=1, head="float", verbose=0)
+    _, x = fit(model, cb)
+    compact = compact_model(model).model
+    float_head = quantize_int8(compact, x[:64], per_channel_dense=False, head="float")
+    assert len(float_head) <= 8000
+    assert len(quantize_int8(compact, x[:64], per_channel_dense=False)) < len(float_head)
+
+
+def test_a_float_head_needs_a_softmax_dense_at_the_end():
+    with pytest.raises(ValueError, match="head: expected one of"):
+        DynHPCallback(target_compression=2, head="int16")
+    cb = DynHPCallback(flatbuffer_bytes=8000, head="float", verbose=0)
+    with pytest.raises(ValueError, match="head='float': a float head needs a model that ends in a Dense layer "
+                                         "with softmax"):
+        fit(compiled(mlp()), cb, epochs=1)
+
+
 def test_a_limit_no_network_can_meet_is_refused_at_train_begin():
     model = compiled(mlp())
     cb = DynHPCallback(arena_bytes=300, min_neurons=4, verbose=0)
@@ -60,6 +81,7 @@ def test_config_round_trips_the_budget():
     cb = DynHPCallback(target_board="nano33ble", arena_bytes=50_000)
     again = DynHPCallback.from_config(cb.get_config())
     assert again.limits == cb.limits and again.limits["arena_bytes"] == 50_000
+    assert DynHPCallback.from_config(DynHPCallback(target_board="esp32", head="float").get_config()).head == "float"
 
 
 @pytest.mark.slow

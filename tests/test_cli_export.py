@@ -171,6 +171,21 @@ def test_unsupported_layer_is_named(workdir):
                    CODES["UnsupportedLayerError"], "norm", "LayerNormalization", workdir=workdir)
 
 
+def test_float_head_export_and_its_refusal(workdir):
+    model_path = save_tiny(workdir)
+    result = run(model_path, "--board", "esp32", "--calibration", "cal.npy", "--head", "float")
+    assert result.exit_code == 0, result.output
+    report = json.loads((workdir / "tiny-esp32" / "report.json").read_text())
+    assert report["tflite"]["head"] == "float" and "DEQUANTIZE" in report["tflm"]["ops"]
+    assert "float32 classifier head" in (workdir / "tiny-esp32" / "report.md").read_text()
+    assert abs(report["estimate"]["flatbuffer_bytes"]["error"]) <= 0.05
+    keras.Sequential([keras.Input((4, 4)), keras.layers.Flatten(), keras.layers.Dense(3, name="logits")]).save(
+        workdir / "linear.h5")
+    assert_refused(run("linear.h5", "--board", "esp32", "--calibration", "cal.npy", "--head", "float"),
+                   CODES["ExportError"], "--head float", "softmax")
+    assert not (workdir / "linear-esp32").exists()
+
+
 def test_unknown_board_lists_known_boards(workdir):
     model_path = save_tiny(workdir)
     assert_refused(run(model_path, "--board", "uno"), CODES["UnknownBoardError"], "uno",
