@@ -81,7 +81,7 @@ def main(argv=None):
     n = MAX_CALIBRATION_SAMPLES
     random_pick = np.random.default_rng(0).permutation(len(x_train))[:n]
     balanced_pick = balanced_indices(y_train, n, seed=0)
-    # (calibration, per-channel dense, argmax logit range, fine-tuning or None)
+    # (calibration, per-channel dense, argmax logit range, fine-tuning or None[, head])
     settings = {
         "random calibration, per-tensor, min/max logits (before)": (random_pick, False, False, None),
         "class-balanced calibration, per-tensor, min/max logits": (balanced_pick, False, False, None),
@@ -97,6 +97,9 @@ def main(argv=None):
         # The same after `level_top_logit` (`level_logits=True`): the callback's fine-tuning.
         "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-tensor, argmax":
             (balanced_pick, False, True, "levelled"),
+        # The same model exported with `dynhp-export --head float` (`converters.float_head`).
+        "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-tensor, float head":
+            (balanced_pick, False, True, "levelled", "float"),
         # dynhp-export --runtime c: the same model exported per-channel for our C kernels, as
         # trained for a board (per-tensor grid) or with the grid the C runtime's export uses.
         "+levelled top logit, int8 weight and activation grid (int8_finetune_epochs), per-channel (C runtime), argmax":
@@ -128,9 +131,10 @@ def main(argv=None):
             tuned[finetuning] = compact, np.asarray(compact.predict(x_test, batch_size=512, verbose=0)).argmax(axis=1)
         return tuned[finetuning]
 
-    for name, (pick, per_channel, argmax_logits, finetuning) in settings.items():
+    for name, (pick, per_channel, argmax_logits, finetuning, *head) in settings.items():
         compact, float_classes = float_model(finetuning)
-        flatbuffer = quantize_int8(compact, x_train[pick], per_channel_dense=per_channel, argmax_logits=argmax_logits)
+        flatbuffer = quantize_int8(compact, x_train[pick], per_channel_dense=per_channel, argmax_logits=argmax_logits,
+                                   head=(head or ["int8"])[0])
         classes, tied = int8_classes(flatbuffer, x_test)
         differ = classes != float_classes
         row = results["settings"][name] = {

@@ -1,0 +1,60 @@
+"""The demo end to end with an int8 and a float classifier head: agreement, accuracy, bytes.
+
+For each seed: `examples/fashion_mnist.py --seed S` (the demo's training: LeNet-300-100, DynHP
+10x, 8 epochs, the callback's 3-epoch int8 fine-tuning), then `dynhp-export`'s `export_model`
+for nano33ble with `--eval-data` (the 10,000 test images under the real TFLM kernels) once with
+`head="int8"` (the default) and once with `head="float"` (`dynhp_tf.converters.float_head`).
+Both exports are of the same trained model, so the difference is the head.
+
+    nice -n 10 python -m benchmarks.demo_heads --seeds 0 1 2 3 4 5
+
+Budget: about 2.5 minutes per seed on 2 idle cores (one training, two exports).
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from dynhp_tf.converters.export import export_model
+
+HEADS = ("int8", "float")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--board", default="nano33ble")
+    parser.add_argument("--out", default="benchmarks/results/demo_heads.json")
+    args = parser.parse_args(argv)
+    results = {"method": __doc__.split("\n\n")[1].replace("\n", " "), "board": args.board, "seeds": {}}
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory(prefix="dynhp-demo-heads-") as tmp:
+            run = pathlib.Path(tmp)
+            subprocess.run([sys.executable, "examples/fashion_mnist.py", "--seed", str(seed), "--out", str(run)],
+                           check=True, stdout=subprocess.DEVNULL)
+            row = results["seeds"][seed] = {}
+            for head in HEADS:
+                report = export_model(run / "lenet_dynhp.h5", args.board, out_dir=run / head,
+                                      eval_data=run / "eval.npz", head=head).report
+                q = report["tflm"]
+                row[head] = {"agreement": 100 * q["top1_agreement"], "float_accuracy": 100 * q["float_accuracy"],
+                             "int8_accuracy_tflm": 100 * q["int8_accuracy"], "flatbuffer_bytes": report["tflite"]["bytes"],
+                             "arena_bytes": q["arena_bytes"], "params": report["model"]["params_compact"]}
+            print(f"seed {seed}: " + "; ".join(
+                f"{h} head agreement {r['agreement']:.2f}%, int8 accuracy {r['int8_accuracy_tflm']:.2f}%, "
+                f"{r['flatbuffer_bytes']:,} bytes, arena {r['arena_bytes']:,}" for h, r in row.items()), flush=True)
+    for head in HEADS:
+        values = [row[head]["agreement"] for row in results["seeds"].values()]
+        results[f"{head}_agreement"] = {"mean": float(np.mean(values)), "min": float(np.min(values)),
+                                        "max": float(np.max(values))}
+        print(f"{head} head: agreement mean {np.mean(values):.2f}%, min {np.min(values):.2f}%, max {np.max(values):.2f}%")
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
