@@ -48,6 +48,7 @@ from dynhp_tf.converters.validate import (
     check_finite_weights, check_labels, check_output_writable, check_samples, training_range,
 )
 from dynhp_tf._keras import keras
+from dynhp_tf.budget import HEADS
 from dynhp_tf.calibration import sidecar_path
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -286,6 +287,8 @@ def export_model(
         seconds[name] = now - since
         return now
 
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
     board = board if isinstance(board, Board) else load_board(board)
     model_path = pathlib.Path(model_path)
     out = pathlib.Path(out_dir) if out_dir is not None else pathlib.Path(
@@ -331,7 +334,8 @@ def export_model(
     )
     dense_weights = check_dense_quantization(tflite_model, per_channel_dense=board.per_channel_dense, head=head)
     t = lap("quantize", t)
-    progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}")
+    progress(f"      {len(tflite_model):,} bytes, {len(dense_weights)} dense layers verified {mode}"
+             f"{', the last one float32' if head == 'float' else ''}")
     if runtime == "c":  # an op the C kernels lack is refused before any further work
         from dynhp_tf.converters.c_runtime import check_supported
 
