@@ -3,16 +3,18 @@
 Most int8/float top-1 disagreements left after calibration and fine-tuning are near-ties of the
 float model's two best classes (gap 0.001-0.14 logits) that the int8 logits' step (about 0.07-0.09
 on the 10x LeNet-300-100) cannot separate. Computing the last layer in float on the int8 hidden
-activations removes that step: on two demo trainings agreement went from 99.49/99.64% to
-99.64/99.78% (docs/benchmarks.md, "a float head"). The cost is the last layer's weights at 4 bytes
-instead of 1, two small float activations and two more ops; for a 10-class head on 100 hidden
-units about 3 KB of flash and 1 KB of arena.
+activations removes that step (measured in docs/benchmarks.md, "a float classifier head"). The
+cost is the last layer's weights at 4 bytes instead of 1, two small float activations and two
+more ops.
 
-Why float and not 16-bit: every TFLM kernel library runs float FULLY_CONNECTED and SOFTMAX and the
-DEQUANTIZE/QUANTIZE pair (a float-I/O int8 model uses them at its ends), and both boards have a
-single-precision FPU (ESP32 LX6, nRF52840 Cortex-M4F). A 16x8 FULLY_CONNECTED does not run on the
-ESP32: esp-tflite-micro's ESP-NN wrapper (kernels/esp_nn/fully_connected.cc) requires the input
-type to equal the filter type and has no int16 case.
+Why float and not 16-bit: both boards have a single-precision FPU (ESP32 LX6, nRF52840
+Cortex-M4F), and the TFLM kernels the firmware registers run these ops in float: reference
+FULLY_CONNECTED, SOFTMAX, DEQUANTIZE and QUANTIZE; the CMSIS-NN FULLY_CONNECTED wrapper's
+generic registration (`AddFullyConnected()`, which the generated resolver uses; not the
+INT8-only one) and ESP-NN's FULLY_CONNECTED and SOFTMAX wrappers keep the reference float path
+(tflite-micro kernels/cmsis_nn/fully_connected.cc; esp-tflite-micro kernels/esp_nn/
+fully_connected.cc, softmax.cc). A 16x8 FULLY_CONNECTED does not run on the ESP32: the ESP-NN
+wrapper requires the input type to equal the filter type and has no int16 case.
 
 The graph (int8 I/O; with float I/O the float SOFTMAX writes the float output directly and the
 converter's final DEQUANTIZE goes):
