@@ -35,7 +35,7 @@ from dynhp_tf.converters.errors import (
 )
 from dynhp_tf.converters.figures import REPORT_KEY
 from dynhp_tf.converters.firmware_project import write_firmware_project
-from dynhp_tf.converters.float_head import float_head_layer
+from dynhp_tf.converters.float_head import softmax_head
 from dynhp_tf.converters.fit import check_fit, fit_table, require_fit
 from dynhp_tf.converters.quantize import (
     MAX_CALIBRATION_SAMPLES, check_dense_quantization, quantize_int8_in_child,
@@ -301,7 +301,7 @@ def export_model(
     check_output_writable(out)
     model = load_keras_model(model_path)
     check_finite_weights(model)
-    if head == "float" and float_head_layer(model) is None:
+    if head == "float" and softmax_head(model) is None:
         raise ExportError(f"--head float: {model_path} must end in a Dense layer with softmax activation "
                           f"(its last layer is {type(model.layers[-1]).__name__}); use --head int8")
     input_range = training_range(model_path, calibration)

@@ -43,9 +43,9 @@ from dynhp_tf.converters.flatbuffer import _opcode_name
 _VERSIONS = {"DEQUANTIZE": 2, "QUANTIZE": 1}
 
 
-def float_head_layer(model):
+def softmax_head(model):
     """The model's last layer when it is a Dense with softmax (the head this module makes
-    float); None otherwise."""
+    float, and whose logits `converters.logit_range` ranges); None otherwise."""
     last = model.layers[-1]
     if isinstance(last, keras.layers.Dense) and getattr(last.activation, "__name__", None) == "softmax":
         return last
@@ -65,7 +65,7 @@ def float_head(model, tflite_model: bytes) -> bytes:
             last ops are not one int8 FULLY_CONNECTED feeding one SOFTMAX with weights of the
             Dense's shape.
     """
-    layer = float_head_layer(model)
+    layer = softmax_head(model)
     if layer is None:
         raise QuantizationCheckError(
             f"float head: model '{model.name}' must end in a Dense layer with softmax activation; "

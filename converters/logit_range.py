@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from dynhp_tf._keras import keras
 from dynhp_tf.converters.errors import QuantizationCheckError
 from dynhp_tf.converters.flatbuffer import _opcode_name
+from dynhp_tf.converters.float_head import softmax_head
 
 
 def argmax_range(logits: np.ndarray) -> tuple[float, float]:
@@ -86,9 +86,8 @@ def argmax_logit_range(model, tflite_model: bytes, calibration: np.ndarray) -> b
     output may be a regression, whose whole range matters)."""
     from dynhp_tf.int8_finetune import logits_function
 
-    last = model.layers[-1]
-    if not isinstance(last, keras.layers.Dense) or getattr(last.activation, "__name__", None) != "softmax" \
-            or not last.use_bias:
+    head = softmax_head(model)
+    if head is None or not head.use_bias:
         return tflite_model
     logits = logits_function(model)
     values = np.concatenate([np.asarray(logits(calibration[i:i + 256])) for i in range(0, len(calibration), 256)])
