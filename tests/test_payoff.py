@@ -64,6 +64,21 @@ def test_layer_floor_keeps_a_layer_that_scores_would_empty():
     assert widths[1] == uniform_floors(graph, target, 0.7)[1] >= 2 and graph.params(widths) <= target
 
 
+def test_layer_floor_gives_way_to_the_target_beside_min_neurons():
+    graph = pruning_groups(keras.Sequential([  # benchmarks.runner's LeNet-5-style CNN
+        keras.Input((28, 28, 1)), L.Conv2D(6, 5, padding="same", activation="relu"), L.MaxPooling2D(),
+        L.Conv2D(16, 5, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dense(120, activation="relu"),
+        L.Dense(10, activation="softmax")]))
+    keep = [np.ones(g.size, bool) for g in graph.groups]
+    target = graph.params() / 10
+    # min_neurons=8 keeps conv1's 6 and conv2 >= 8; the uniform floor alone keeps fc1 >= 25:
+    # together 6-8-25, 6,649 params, which once ended a "10x" run at 7.8x without a word.
+    assert graph.params([6, 8, uniform_floors(graph, target, 0.7)[2]]) > target
+    widths = [int(k.sum()) for k in select(graph, keep, [np.ones(g.size) for g in graph.groups], target,
+                                           min_neurons=8, layer_floor=0.7)]
+    assert graph.params(widths) <= target and widths[:2] == [6, 8]
+
+
 def test_compare_modes_write_separate_results_and_parse_full_data():
     args = compare.parse_args(["--quick", "--mode", "memory", "--full-data", "--ranking-cost", "params"])
     config = compare.config_from_args(args)
