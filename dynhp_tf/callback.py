@@ -98,9 +98,11 @@ class DynHPCallback(keras.callbacks.Callback):
             at 10x on LeNet-300-100 and the CNN, equal epochs; docs/benchmarks.md, payoff).
         layer_floor: a share in [0, 1] (default 0.7; 0 turns it off): at each event no layer is
             pruned below that share of the width uniform pruning to the event's size would leave
-            it (`dynhp_tf.selection.uniform_floors`), so a small early conv layer cannot collapse
-            (the LeNet-5-style CNN at 10x kept 1 of 6 conv1 filters in 2 of 3 seeds without it:
-            +1.4 int8 points with it; LeNet-300-100 unchanged; docs/benchmarks.md, payoff).
+            it, nor below 8 neurons (or its width), as far as the event's size allows
+            (`dynhp_tf.selection.layer_floors`), so a small early conv layer cannot collapse.
+            The LeNet-5-style CNN at 10x kept 1 of 6 conv1 filters in 2 of 3 seeds without it,
+            2 with the share alone (+1.4 int8 points), 6 with both (+0.8 more; LeNet-300-100
+            unchanged; docs/benchmarks.md, payoff).
 
     Example:
         >>> cb = DynHPCallback(target_compression=10)

@@ -23,43 +23,48 @@ def _next_width(kept: int, floor: int, multiple: int) -> int | None:
     return width if width >= floor else None
 
 
-def uniform_floors(graph: PruningGraph, target_params: float, share: float, multiple: int = 1) -> list[int]:
-    """Per group, `share` of the width that pruning every group by one ratio to `target_params` gives.
-
-    Global ranking may empty a small early layer (a CNN's 6 conv1 filters went to 1 in 2 of 3
-    seeds) while wide layers keep plenty; this floor ties each layer to its share of the
-    network. With share <= 1 the floors together stay within the target, so it stays reachable.
-
-    Example:
-        >>> uniform_floors(graph, target_params=5_000, share=0.7)  # LeNet-5-style CNN at 10x
-        [2, 4, 25]
-    """
-    sizes = graph.sizes
-    widths = lambda r: [max(1, math.ceil(r * n)) for n in sizes]  # noqa: E731
+def _uniform_ratio(graph: PruningGraph, target_params: float) -> float:
+    """The largest ratio r such that every group at ceil(r * width) stays within `target_params`."""
+    widths = lambda r: [max(1, math.ceil(r * n)) for n in graph.sizes]  # noqa: E731
     low, high = 0.0, 1.0
-    for _ in range(40):  # params grow with the ratio: bisect for the largest ratio within the target
+    for _ in range(40):  # params grow with the ratio: bisect
         middle = (low + high) / 2
         low, high = (middle, high) if graph.params(widths(middle)) <= target_params else (low, middle)
-    # Rounded down to the width multiple: rounding up could lift a floor above the uniform width.
-    return [min(n, math.ceil(share * low * n) // multiple * multiple) for n in sizes]
+    return low
+
+
+# A layer left with fewer neurons than this (or than its width, if narrower) starves the layers
+# after it: the LeNet-5-style CNN at 10x, conv1 at 2 of 6 filters: 85.64% int8; at 6, conv2 at 7:
+# 86.40% (3 seeds; docs/benchmarks.md, session 11).
+FLOOR_NEURONS = 8
 
 
 def layer_floors(graph: PruningGraph, target_params: float, share: float, base: list[int],
                  multiple: int = 1) -> list[int]:
-    """`base` (the min_neurons floors) raised to `share` of the uniform widths (`uniform_floors`).
+    """Per group, the fewest neurons pruning to `target_params` may leave (the layer floor).
 
-    The uniform floors alone stay within the target, but raised `base` floors beside them may
-    not (min_neurons=8 on the CNN at 10x: 6-8-25, 6,649 params for a 5,190 target). The layer
-    floor is a preference, the target is not: the share is lowered until the floors fit it.
+    Each group keeps `share` of the width that pruning every group by one ratio to the target
+    would leave it, and at least FLOOR_NEURONS (or its width), never less than `base` (the
+    min_neurons floors). Global ranking alone may empty a small early layer (a CNN's 6 conv1
+    filters went to 1 in 2 of 3 seeds) while wide layers keep plenty. The floor is a preference,
+    the target is not: when the floors together exceed the target they shrink together, down to
+    `base`, until they fit. Rounded down to the width multiple.
+
+    Example:
+        >>> layer_floors(graph, target_params=5_190, share=0.7, base=[1, 1, 1])  # the CNN at 10x
+        [6, 7, 21]
     """
-    combined = lambda s: [max(b, u) for b, u in zip(base, uniform_floors(graph, target_params, s, multiple))]  # noqa: E731
-    if graph.params(combined(share)) <= target_params:
-        return combined(share)
-    low, high = 0.0, share
-    for _ in range(30):  # the floors grow with the share: bisect for the largest share that fits
+    ratio = _uniform_ratio(graph, target_params)
+    wanted = [max(share * ratio * n, min(n, FLOOR_NEURONS)) for n in graph.sizes]
+    floor = lambda t: [min(n, max(b, math.ceil(t * w) // multiple * multiple))  # noqa: E731
+                       for n, b, w in zip(graph.sizes, base, wanted)]
+    low, high = 0.0, 1.0
+    if graph.params(floor(high)) <= target_params:
+        return floor(high)
+    for _ in range(30):  # the floors grow with t: bisect for the largest t that fits
         middle = (low + high) / 2
-        low, high = (middle, high) if graph.params(combined(middle)) <= target_params else (low, middle)
-    return combined(low)
+        low, high = (middle, high) if graph.params(floor(middle)) <= target_params else (low, middle)
+    return floor(low)
 
 
 # What a neuron costs when ranking by score per cost: the network's count at given widths.
@@ -85,9 +90,8 @@ def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray]
 
     Args:
         cost: None (default, score only), "params" or "macs".
-        layer_floor: 0 (default, off) or a share in (0, 1]: no group is pruned below that share
-            of its width under uniform pruning to `target_params` (`layer_floors`: lowered
-            where min_neurons's floors beside it would exceed the target).
+        layer_floor: 0 (default, off) or a share in (0, 1]: no group is pruned below
+            `layer_floors` (that share of its uniformly pruned width, and FLOOR_NEURONS).
 
     Example:
         >>> keep = select(graph, keep, scores, target_params=20_000, cost="params")

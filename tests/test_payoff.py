@@ -4,6 +4,7 @@ The runner trains on tf_keras only (tfmot needs it), so its checks run in the su
 pass; the ranking and the command line are checked on both frameworks.
 """
 import json
+import math
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from benchmarks import compare
 from dynhp_tf._keras import keras
 from dynhp_tf.groups import pruning_groups
-from dynhp_tf.selection import select, uniform_floors
+from dynhp_tf.selection import FLOOR_NEURONS, layer_floors, select
 
 L = keras.layers
 
@@ -51,29 +52,46 @@ def test_cost_aware_ranking_refuses_an_unknown_cost():
         select(graph, keep, [np.ones(g.size) for g in graph.groups], 100, cost="flops")
 
 
-def test_layer_floor_keeps_a_layer_that_scores_would_empty():
-    graph, keep = _two_groups()
-    # Scores are normalised per group: one strong neuron makes the others in group 1 look useless.
-    scores = [np.ones(50), np.array([1.0, 0.01, 0.01, 0.01, 0.01])]
-    target = graph.params() / 2
-    assert int(select(graph, keep, scores, target)[1].sum()) == 1
-    uniform = uniform_floors(graph, target, 1.0)
-    assert graph.params(uniform) <= target < graph.params([w + 1 for w in uniform])  # one ratio for all
-    floored = select(graph, keep, scores, target, layer_floor=0.7)
-    widths = [int(k.sum()) for k in floored]
-    assert widths[1] == uniform_floors(graph, target, 0.7)[1] >= 2 and graph.params(widths) <= target
-
-
-def test_layer_floor_gives_way_to_the_target_beside_min_neurons():
-    graph = pruning_groups(keras.Sequential([  # benchmarks.runner's LeNet-5-style CNN
+def _cnn_graph():
+    return pruning_groups(keras.Sequential([  # benchmarks.runner's LeNet-5-style CNN
         keras.Input((28, 28, 1)), L.Conv2D(6, 5, padding="same", activation="relu"), L.MaxPooling2D(),
         L.Conv2D(16, 5, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dense(120, activation="relu"),
         L.Dense(10, activation="softmax")]))
+
+
+def test_layer_floor_keeps_a_layer_that_scores_would_empty():
+    graph = _cnn_graph()
+    keep = [np.ones(g.size, bool) for g in graph.groups]
+    # Scores are normalised per group: one strong filter makes conv1's others look useless.
+    scores = [np.array([1.0, 0.01, 0.01, 0.01, 0.01, 0.01]), np.ones(16), np.ones(120)]
+    target = graph.params() / 10
+    assert int(select(graph, keep, scores, target)[0].sum()) == 1
+    widths = [int(k.sum()) for k in select(graph, keep, scores, target, layer_floor=0.7)]
+    floor = layer_floors(graph, target, 0.7, [1, 1, 1])
+    # conv1 keeps all 6 filters, conv2 nearly FLOOR_NEURONS, fc1 most of 0.7 of its uniform 36;
+    # the floors shrank together to fit the target.
+    assert floor == [6, 7, 21] and all(w >= f for w, f in zip(widths, floor))
+    assert graph.params(floor) <= graph.params(widths) <= target
+
+
+def test_layer_floor_is_the_uniform_share_where_that_keeps_enough_neurons():
+    graph, keep = _two_groups()  # 50 and 5 neurons
+    target = graph.params() / 2
+    floor = layer_floors(graph, target, 0.7, [1, 1])
+    assert floor[1] == min(5, FLOOR_NEURONS)  # a group narrower than that keeps its width while it fits
+    # Group 0: 0.7 of the width that pruning both groups by one ratio to the target leaves it.
+    uniform = max(math.ceil(r / 1000 * 50) for r in range(1, 1001)
+                  if graph.params([math.ceil(r / 1000 * 50), math.ceil(r / 1000 * 5)]) <= target)
+    assert math.floor(0.7 * uniform) <= floor[0] <= math.ceil(0.7 * uniform) and graph.params(floor) <= target
+
+
+def test_layer_floor_gives_way_to_the_target_beside_min_neurons():
+    graph = _cnn_graph()
     keep = [np.ones(g.size, bool) for g in graph.groups]
     target = graph.params() / 10
-    # min_neurons=8 keeps conv1's 6 and conv2 >= 8; the uniform floor alone keeps fc1 >= 25:
-    # together 6-8-25, 6,649 params, which once ended a "10x" run at 7.8x without a word.
-    assert graph.params([6, 8, uniform_floors(graph, target, 0.7)[2]]) > target
+    # min_neurons=8 keeps conv1's 6 and conv2 >= 8; 0.7 of fc1's uniform width is 25: together
+    # 6-8-25, 6,649 params, which once ended a "10x" run at 7.8x without a word.
+    assert graph.params([6, 8, 25]) > target
     widths = [int(k.sum()) for k in select(graph, keep, [np.ones(g.size) for g in graph.groups], target,
                                            min_neurons=8, layer_floor=0.7)]
     assert graph.params(widths) <= target and widths[:2] == [6, 8]
