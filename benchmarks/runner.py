@@ -30,7 +30,7 @@ from dynhp_tf.compact import narrow_model  # noqa: E402
 from dynhp_tf.groups import pruning_groups  # noqa: E402
 from dynhp_tf.importance import CRITERIA  # noqa: E402
 from dynhp_tf.schedule import PruningSchedule  # noqa: E402
-from dynhp_tf.selection import select  # noqa: E402
+from dynhp_tf.selection import FLOOR_NEURONS, select  # noqa: E402
 from dynhp_tf.converters.rebuild import compact_model  # noqa: E402
 
 BATCH_SIZE = 32
@@ -38,7 +38,8 @@ LEARNING_RATE = 1e-3
 TFMOT_FREQUENCY = 100  # tfmot's documented default pruning frequency, in steps
 # DynHPCallback's defaults, pinned here so results do not drift with them: since commit 3a5cd9c,
 # plus layer_floor=0.7 since session 6 (results files before it record layer_floor 0.0), and
-# batch_growth="after_schedule" since session 6 (files before it grew the batch at every event).
+# batch_growth="after_schedule" since session 6 (files before it grew the batch at every event);
+# since session 11 the layer floor also keeps 8 neurons (meta "layer_floor_neurons"; absent before).
 DYNHP_SETTINGS = {"max_batch_size": 256, "lr_scaling": "sqrt", "criterion": "l2_product", "schedule": "cubic",
                   "layer_floor": 0.7, "batch_growth": "after_schedule"}
 CONTENDERS = ("dense", "dynhp", "dynhp_fixed_batch", "tfmot", "scratch", "prune_once")
@@ -407,7 +408,8 @@ def run_benchmark(cfg: dict, results_path: pathlib.Path, resume: bool = False) -
     started = time.time()
     results = {"meta": {
         "config": cfg, "batch_size": BATCH_SIZE, "optimizer": f"Adam(learning_rate={LEARNING_RATE})",
-        "dynhp_settings": dynhp_settings(cfg), "fairness": cfg.get("fairness", "epochs"),
+        "dynhp_settings": dynhp_settings(cfg), "layer_floor_neurons": FLOOR_NEURONS,
+        "fairness": cfg.get("fairness", "epochs"),
         "memory_max_batch": MEMORY_MAX_BATCH,
         "framework": f"tf_keras {keras.__version__} (TF_USE_LEGACY_KERAS=1), TensorFlow {tf.__version__}, "
                      f"tfmot {tfmot.__version__}",
