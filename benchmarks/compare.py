@@ -72,6 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="DynHP's batch cap (attempt; default the callback's 256 in every mode)")
     parser.add_argument("--batch-growth", choices=("events", "after_schedule"),
                         help="when DynHP's batch grows (attempt; default the callback's: once, after the schedule)")
+    parser.add_argument("--min-neurons", type=int,
+                        help="DynHP attempt: the fewest neurons any layer keeps (callback's min_neurons; default 1); "
+                             "prune-once follows it")
     parser.add_argument("--layer-floor", type=float,
                         help="DynHP and prune-once keep each layer at >= this share of its uniformly pruned width "
                              "(default the callback's 0.7; 0 turns it off)")
@@ -138,9 +141,10 @@ def config_from_args(args) -> dict:
             raise SystemExit(f"compare: --distill: expected numbers for ALPHA and T, got {alpha!r} {temperature!r}")
         if not (0 < args.distill[1] <= 1 and args.distill[2] > 0):
             raise SystemExit("compare: --distill: expected 0 < ALPHA <= 1 and T > 0")
-    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch",
-                "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning",
-                "criterion"):
+    if getattr(args, "min_neurons", None) is not None and args.min_neurons < 1:
+        raise SystemExit(f"compare: --min-neurons: expected an integer >= 1, got {args.min_neurons}")
+    for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "min_neurons",
+                "end_epoch", "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config

@@ -51,12 +51,29 @@ ATTEMPTS = {
                                "epochs (`--lr-anneal-fine-tuning 0`), against the session-6 defaults",
     "criterion-taylor": "the first-order Taylor importance instead of the weight-norm product (`criterion='taylor'`), "
                         "against the session-6 defaults",
+    "cost-params-floor-0.7": "rank by score per parameter saved with the layer floor (`ranking_cost='params'`), "
+                             "against the session-6 defaults",
+    "cost-params-floor-1.0": "rank by score per parameter saved, every layer at least its uniformly pruned width "
+                             "(`ranking_cost='params', layer_floor=1`), against the session-6 defaults",
+    "min-neurons-3": "no layer below 3 neurons (`min_neurons=3`), against the session-6 defaults",
+    "min-neurons-4": "no layer below 4 neurons (`min_neurons=4`), against the session-6 defaults",
+    "min-neurons-6": "no layer below 6 neurons (`min_neurons=6`), against the session-6 defaults",
+    "min-neurons-8": "no layer below 8 neurons (`min_neurons=8`; the layer floor gave way to the target since "
+                     "`ebbc7d9`, before which this setting ended at 7.8x), against the session-6 defaults",
+    "floor-8": "the layer floor also keeps 8 neurons per layer, or its width, as far as the target allows "
+               "(`dynhp_tf.selection.FLOOR_NEURONS`, the default since session 11), with every contender that "
+               "copies DynHP, against the session-6 defaults",
+    "full-data-floor-8": "the layer floor's 8 neurons on all 60,000 training samples, against the session-6 "
+                         "defaults on the same data (`full_epochs_lenet5_full-data.json`)",
 }
 # Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
 # against the session-4 base, so that their difference is the one change.
 ATTEMPT_BASES = {suffix: "floor-0.7-growth-after-schedule"
                  for suffix in ("end-epoch-3", "distill-first-0.5-2", "distill-events-0.5-2", "schedule-linear",
-                                "lr-restarts-0", "lr-anneal-fine-tuning-0", "criterion-taylor")}
+                                "lr-restarts-0", "lr-anneal-fine-tuning-0", "criterion-taylor",
+                                "cost-params-floor-0.7", "cost-params-floor-1.0", "min-neurons-3", "min-neurons-4",
+                                "min-neurons-6", "min-neurons-8", "floor-8")}
+ATTEMPT_BASES["full-data-floor-8"] = "full-data"
 
 
 def _load(path: pathlib.Path) -> dict | None:

@@ -121,7 +121,7 @@ def dynhp_settings(cfg, grow_batch: bool = True) -> dict:
     The same in every fairness mode; the fixed-batch ablation caps the batch at BATCH_SIZE.
     """
     settings = dict(DYNHP_SETTINGS, **{k: cfg[k] for k in ("ranking_cost", "lr_scaling", "max_batch_size",
-                                                           "batch_growth", "layer_floor", "schedule",
+                                                           "batch_growth", "layer_floor", "min_neurons", "schedule",
                                                            "criterion")
                                                if cfg.get(k) is not None})
     return settings if grow_batch else dict(settings, max_batch_size=BATCH_SIZE)
@@ -243,7 +243,8 @@ def train_prune_once(build, data, cfg, seed, target_params):
     settings = dynhp_settings(cfg)
     scores = CRITERIA[settings["criterion"]](model, graph, None)
     keep = select(graph, [np.ones(g.size, bool) for g in graph.groups], scores, target_params,
-                  cost=settings.get("ranking_cost"), layer_floor=settings.get("layer_floor", 0.0))
+                  settings.get("min_neurons", 1), cost=settings.get("ranking_cost"),
+                  layer_floor=settings.get("layer_floor", 0.0))
     narrow = narrow_model(model, graph, keep)
     batch = _batch_for(narrow, cfg, len(x), budget)
     _compile(narrow, _scaled_rate(batch))

@@ -106,6 +106,9 @@ def test_compare_modes_write_separate_results_and_parse_full_data():
     assert compare.outputs("quick", "epochs", "params")[0] != compare.OUTPUTS["quick"][0]
     with pytest.raises(SystemExit):
         compare.parse_args(["--mode", "time"])
+    assert compare.config_from_args(compare.parse_args(["--quick", "--min-neurons", "4"]))["min_neurons"] == 4
+    with pytest.raises(SystemExit, match="min-neurons"):
+        compare.config_from_args(compare.parse_args(["--quick", "--min-neurons", "0"]))
 
 
 legacy_only = pytest.mark.skipif(os.environ.get("TF_USE_LEGACY_KERAS") != "1",
