@@ -22,8 +22,8 @@ DIFFERENT_KEYS = ("fairness", "contenders", "mode")
 # also be copied into a run that tries other values of them: dense reads none; the fixed-batch
 # ablation never grows its batch, so neither the cap, the growth policy nor the learning-rate
 # scaling reach it; tfmot copies DynHP's size, so it reads them all.
-DYNHP_KEYS = ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "end_epoch", "distill",
-              "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion")
+DYNHP_KEYS = ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "min_neurons",
+              "end_epoch", "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion")
 UNREAD = {"dense": DYNHP_KEYS, "dynhp_fixed_batch": ("lr_scaling", "max_batch_size", "batch_growth"), "tfmot": ()}
 
 
