@@ -407,7 +407,7 @@ def meets(estimate: DeviceEstimate, limits: dict[str, int]) -> bool:
 
 
 def largest_fitting(plan: DevicePlan, keep, scores, limits: dict[str, int], per_channel_dense=False,
-                    min_neurons=1, multiple=1, layer_floor=0.0):
+                    min_neurons=1, multiple=1, layer_floor=0.0, floor_neurons=1):
     """The largest network reachable from `keep` by pruning in `scores` order that meets `limits`.
 
     Returns (params, keep), or None when even the smallest network (`min_neurons`) misses.
@@ -425,12 +425,14 @@ def largest_fitting(plan: DevicePlan, keep, scores, limits: dict[str, int], per_
     if fitting(keep):
         return graph.params([int(k.sum()) for k in keep]), keep
     low, high = smallest_params(graph, min_neurons, multiple), graph.params([int(k.sum()) for k in keep])
-    best = select(graph, keep, scores, low, min_neurons, multiple, layer_floor=layer_floor)
+    best = select(graph, keep, scores, low, min_neurons, multiple, layer_floor=layer_floor,
+                  floor_neurons=floor_neurons)
     if not fitting(best):
         return None
     while high - low > 1:
         middle = (low + high) // 2
-        candidate = select(graph, keep, scores, middle, min_neurons, multiple, layer_floor=layer_floor)
+        candidate = select(graph, keep, scores, middle, min_neurons, multiple, layer_floor=layer_floor,
+                           floor_neurons=floor_neurons)
         if fitting(candidate):
             low, best = middle, candidate
         else:

@@ -21,7 +21,7 @@ from dynhp_tf.int8_finetune import logits_function, narrow_logit_range
 from dynhp_tf.masks import NeuronMasks
 from dynhp_tf.memory import memory_for, reuse_slack, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule
-from dynhp_tf.selection import COSTS, floors, select, smallest_params
+from dynhp_tf.selection import COSTS, FLOOR_NEURONS, floors, select, smallest_params
 from dynhp_tf.stepping import StepDriver
 from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule, release_memory
 
@@ -100,6 +100,8 @@ class DynHPCallback(keras.callbacks.Callback):
             pruned below that share of the width uniform pruning to the event's size would leave
             it, nor below 8 neurons (or its width), as far as the event's size allows
             (`dynhp_tf.selection.layer_floors`), so a small early conv layer cannot collapse.
+            Under device limits (`target_board`, `arena_bytes`, ...) only the share applies:
+            kept conv maps cost arena, which the floor cannot see.
             The LeNet-5-style CNN at 10x kept 1 of 6 conv1 filters in 2 of 3 seeds without it,
             2 with the share alone (+1.4 int8 points), 6 with both (+0.8 more; LeNet-300-100
             unchanged; docs/benchmarks.md, payoff).
@@ -440,13 +442,19 @@ class DynHPCallback(keras.callbacks.Callback):
         target = self.dense_params - (self.dense_params - final) * progress
         if self.graph.params(self._kept()) > target:
             self.masks.update(select(self.graph, self.masks.keep, scores, target, self.min_neurons,
-                                     self.width_multiple, cost=self.ranking_cost, layer_floor=self.layer_floor))
+                                     self.width_multiple, cost=self.ranking_cost, layer_floor=self.layer_floor,
+                                     floor_neurons=self._floor_neurons()))
 
     def _largest_fitting(self, scores) -> int:
         found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,
-                                self.min_neurons, self.width_multiple, self.layer_floor)
+                                self.min_neurons, self.width_multiple, self.layer_floor, self._floor_neurons())
         # None cannot happen after on_train_begin's check, unless min_neurons changed since.
         return smallest_params(self.graph, self.min_neurons, self.width_multiple) if found is None else found[0]
+
+    def _floor_neurons(self) -> int:
+        """The layer floor's neurons (`dynhp_tf.selection.layer_floors`): none under device limits,
+        whose arena the floor cannot see."""
+        return 1 if self.limits else FLOOR_NEURONS
 
     def _scores(self) -> list[np.ndarray]:
         data = None

@@ -40,22 +40,26 @@ FLOOR_NEURONS = 8
 
 
 def layer_floors(graph: PruningGraph, target_params: float, share: float, base: list[int],
-                 multiple: int = 1) -> list[int]:
+                 multiple: int = 1, neurons: int = FLOOR_NEURONS) -> list[int]:
     """Per group, the fewest neurons pruning to `target_params` may leave (the layer floor).
 
     Each group keeps `share` of the width that pruning every group by one ratio to the target
-    would leave it, and at least FLOOR_NEURONS (or its width), never less than `base` (the
+    would leave it, and at least `neurons` (or its width), never less than `base` (the
     min_neurons floors). Global ranking alone may empty a small early layer (a CNN's 6 conv1
     filters went to 1 in 2 of 3 seeds) while wide layers keep plenty. The floor is a preference,
     the target is not: when the floors together exceed the target they shrink together, down to
-    `base`, until they fit. Rounded down to the width multiple.
+    `base`, until they fit. Rounded down to the width multiple. The floors follow a parameter
+    target only: pruning to a device limit passes neurons=1 (`DynHPCallback`), since conv1's
+    kept maps cost arena (the CNN at 10x: 8,400 bytes against 4,832 at 2 filters) and a floor
+    the limit cannot see would shrink every other layer instead (to 4,942 params, not 40,393,
+    under an 8,000-byte arena limit).
 
     Example:
         >>> layer_floors(graph, target_params=5_190, share=0.7, base=[1, 1, 1])  # the CNN at 10x
         [6, 7, 21]
     """
     ratio = _uniform_ratio(graph, target_params)
-    wanted = [max(share * ratio * n, min(n, FLOOR_NEURONS)) for n in graph.sizes]
+    wanted = [max(share * ratio * n, min(n, neurons)) for n in graph.sizes]
     floor = lambda t: [min(n, max(b, math.ceil(t * w) // multiple * multiple))  # noqa: E731
                        for n, b, w in zip(graph.sizes, base, wanted)]
     low, high = 0.0, 1.0
@@ -73,7 +77,7 @@ COSTS = {"params": PruningGraph.params, "macs": PruningGraph.macs}
 
 def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray], target_params: float,
            min_neurons: int = 1, multiple: int = 1, cost: str | None = None,
-           layer_floor: float = 0.0) -> list[np.ndarray]:
+           layer_floor: float = 0.0, floor_neurons: int = FLOOR_NEURONS) -> list[np.ndarray]:
     """Removes the least important neurons until the network has at most `target_params`.
 
     Scores are normalised within each group (divided by the mean over its kept neurons) and
@@ -91,7 +95,7 @@ def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray]
     Args:
         cost: None (default, score only), "params" or "macs".
         layer_floor: 0 (default, off) or a share in (0, 1]: no group is pruned below
-            `layer_floors` (that share of its uniformly pruned width, and FLOOR_NEURONS).
+            `layer_floors` (that share of its uniformly pruned width, and `floor_neurons`).
 
     Example:
         >>> keep = select(graph, keep, scores, target_params=20_000, cost="params")
@@ -101,7 +105,7 @@ def select(graph: PruningGraph, keep: list[np.ndarray], scores: list[np.ndarray]
     keep = [k.copy() for k in keep]
     floor = floors(graph, min_neurons, multiple)
     if layer_floor:
-        floor = layer_floors(graph, target_params, layer_floor, floor, multiple)
+        floor = layer_floors(graph, target_params, layer_floor, floor, multiple, floor_neurons)
     normalised = []
     for k, s in zip(keep, scores):
         mean = float(np.mean(s[k])) if k.any() else 0.0

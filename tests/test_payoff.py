@@ -52,11 +52,15 @@ def test_cost_aware_ranking_refuses_an_unknown_cost():
         select(graph, keep, [np.ones(g.size) for g in graph.groups], 100, cost="flops")
 
 
-def _cnn_graph():
-    return pruning_groups(keras.Sequential([  # benchmarks.runner's LeNet-5-style CNN
+def _cnn_model():
+    return keras.Sequential([  # benchmarks.runner's LeNet-5-style CNN
         keras.Input((28, 28, 1)), L.Conv2D(6, 5, padding="same", activation="relu"), L.MaxPooling2D(),
         L.Conv2D(16, 5, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dense(120, activation="relu"),
-        L.Dense(10, activation="softmax")]))
+        L.Dense(10, activation="softmax")])
+
+
+def _cnn_graph():
+    return pruning_groups(_cnn_model())
 
 
 def test_layer_floor_keeps_a_layer_that_scores_would_empty():
@@ -95,6 +99,23 @@ def test_layer_floor_gives_way_to_the_target_beside_min_neurons():
     widths = [int(k.sum()) for k in select(graph, keep, [np.ones(g.size) for g in graph.groups], target,
                                            min_neurons=8, layer_floor=0.7)]
     assert graph.params(widths) <= target and widths[:2] == [6, 8]
+
+
+def test_device_limits_prune_without_the_neuron_floor():
+    from dynhp_tf.budget import device_plan, largest_fitting
+    from dynhp_tf.callback import DynHPCallback
+    model = _cnn_model()
+    graph = pruning_groups(model)
+    plan = device_plan(model, graph)
+    keep = [np.ones(g.size, bool) for g in graph.groups]
+    scores = [np.linspace(1, 2, g.size) for g in graph.groups]
+    limits = {"arena_bytes": 8000}  # the dense CNN needs ~8,440: conv1's maps are most of it
+    free, _ = largest_fitting(plan, keep, scores, limits, layer_floor=0.7)
+    floored, _ = largest_fitting(plan, keep, scores, limits, layer_floor=0.7, floor_neurons=FLOOR_NEURONS)
+    # A floor the arena cannot see keeps conv1 wide and shrinks everything else instead.
+    assert free > 4 * floored
+    assert DynHPCallback(arena_bytes=8000)._floor_neurons() == 1
+    assert DynHPCallback(target_compression=10)._floor_neurons() == FLOOR_NEURONS
 
 
 def test_compare_modes_write_separate_results_and_parse_full_data():
