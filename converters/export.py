@@ -38,7 +38,7 @@ from dynhp_tf.converters.firmware_project import write_firmware_project
 from dynhp_tf.converters.float_head import softmax_head
 from dynhp_tf.converters.fit import check_fit, fit_table, require_fit
 from dynhp_tf.converters.quantize import (
-    MAX_CALIBRATION_SAMPLES, check_dense_quantization, quantize_int8_in_child,
+    MAX_CALIBRATION_SAMPLES, check_choices, check_dense_quantization, quantize_int8_in_child,
 )
 from dynhp_tf.converters.preprocessing import preprocessing_fate
 from dynhp_tf.converters.rebuild import compact_model
@@ -48,7 +48,6 @@ from dynhp_tf.converters.validate import (
     check_finite_weights, check_labels, check_output_writable, check_samples, training_range,
 )
 from dynhp_tf._keras import keras
-from dynhp_tf.budget import HEADS
 from dynhp_tf.calibration import sidecar_path
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -287,8 +286,7 @@ def export_model(
         seconds[name] = now - since
         return now
 
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {list(HEADS)}, got {head!r}")
+    check_choices(io, head)
     board = board if isinstance(board, Board) else load_board(board)
     model_path = pathlib.Path(model_path)
     out = pathlib.Path(out_dir) if out_dir is not None else pathlib.Path(

@@ -93,7 +93,7 @@ def quantize_int8(
         rather than silently keeping a float op; the float head is the one float part, made
         after conversion.
     """
-    _check_choices(io, head)
+    check_choices(io, head)
     samples = check_sample_shape(calibration, model, "calibration data")[:max_samples]
     shape = model_input_shape(model)
 
@@ -122,7 +122,8 @@ def quantize_int8(
     return argmax_logit_range(model, tflite_model, samples) if argmax_logits else tflite_model
 
 
-def _check_choices(io: str, head: str) -> None:
+def check_choices(io: str, head: str) -> None:
+    """ValueError unless `io` and `head` are choices the converter takes."""
     if io not in IO_TYPES:
         raise ValueError(f"io must be one of {sorted(IO_TYPES)}, got {io!r}")
     if head not in HEADS:
@@ -144,7 +145,7 @@ def quantize_int8_in_child(
     failure or native crash raises `ConversionError` with the converter's error line
     instead of killing this process.
     """
-    _check_choices(io, head)
+    check_choices(io, head)
     samples = check_sample_shape(calibration, model, "calibration data")[:max_samples]
     with tempfile.TemporaryDirectory(prefix="dynhp-convert-") as tmp:
         tmp = pathlib.Path(tmp)

@@ -412,7 +412,8 @@ def largest_fitting(plan: DevicePlan, keep, scores, limits: dict[str, int], per_
 
     Returns (params, keep), or None when even the smallest network (`min_neurons`) misses.
     Bisects the parameter target of `dynhp_tf.selection.select` (with the same `layer_floor`
-    as the pruning that follows, so the network it returns is the one that pruning reaches): a
+    and `floor_neurons` as the pruning that follows, so the network it returns is the one that
+    pruning reaches; floor_neurons=1 by default, since the neuron floor cannot see the arena): a
     smaller target removes a superset of neurons, so every estimate only falls.
     """
     from dynhp_tf.selection import select, smallest_params
