@@ -4,9 +4,13 @@ For each seed: `examples/fashion_mnist.py --seed S` (the demo's training: LeNet-
 10x, 8 epochs, the callback's 3-epoch int8 fine-tuning), then `dynhp-export`'s `export_model`
 for nano33ble with `--eval-data` (the 10,000 test images under the real TFLM kernels) once with
 `head="int8"` (the default) and once with `head="float"` (`dynhp_tf.converters.float_head`).
-Both exports are of the same trained model, so the difference is the head.
+Both exports are of the same trained model, so the difference is the head. With `--runtime c`
+the exports also generate the C runtime (its own per-channel flatbuffer with the same head,
+built and golden-checked under QEMU mps2-an386 when the toolchain is installed) and record its
+agreement, accuracy and measured flash and RAM.
 
     nice -n 10 python -m benchmarks.demo_heads --seeds 0 1 2 3 4 5
+    nice -n 10 python -m benchmarks.demo_heads --runtime c --out benchmarks/results/demo_heads_c_runtime.json
 
 Budget: about 2.5 minutes per seed on 2 idle cores (one training, two exports).
 """
@@ -28,9 +32,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--board", default="nano33ble")
+    parser.add_argument("--runtime", choices=("tflm", "c"), default="tflm")
     parser.add_argument("--out", default="benchmarks/results/demo_heads.json")
     args = parser.parse_args(argv)
-    results = {"method": __doc__.split("\n\n")[1].replace("\n", " "), "board": args.board, "seeds": {}}
+    results = {"method": __doc__.split("\n\n")[1].replace("\n", " "), "board": args.board,
+               "runtime": args.runtime, "seeds": {}}
     for seed in args.seeds:
         with tempfile.TemporaryDirectory(prefix="dynhp-demo-heads-") as tmp:
             run = pathlib.Path(tmp)
@@ -39,19 +45,33 @@ def main(argv=None):
             row = results["seeds"][seed] = {}
             for head in HEADS:
                 report = export_model(run / "lenet_dynhp.h5", args.board, out_dir=run / head,
-                                      eval_data=run / "eval.npz", head=head).report
+                                      eval_data=run / "eval.npz", head=head, runtime=args.runtime).report
                 q = report["tflm"]
                 row[head] = {"agreement": 100 * q["top1_agreement"], "float_accuracy": 100 * q["float_accuracy"],
                              "int8_accuracy_tflm": 100 * q["int8_accuracy"], "flatbuffer_bytes": report["tflite"]["bytes"],
                              "arena_bytes": q["arena_bytes"], "params": report["model"]["params_compact"]}
+                if args.runtime == "c":
+                    c = report["c_runtime"]
+                    fb, measured = c["flatbuffer"], c["measured"] or {}
+                    row[head]["c_runtime"] = {
+                        "agreement": 100 * fb["top1_agreement"], "int8_accuracy": 100 * fb["int8_accuracy"],
+                        "dense_quantization": fb["dense_quantization"], "head": fb["head"],
+                        "golden": measured.get("golden"), "max_abs_diff": measured.get("max_abs_diff"),
+                        "flash_bytes": measured.get("flash_bytes"), "ram_bytes": measured.get("ram_bytes"),
+                        "not_measured": c["not_measured"]}
             print(f"seed {seed}: " + "; ".join(
                 f"{h} head agreement {r['agreement']:.2f}%, int8 accuracy {r['int8_accuracy_tflm']:.2f}%, "
                 f"{r['flatbuffer_bytes']:,} bytes, arena {r['arena_bytes']:,}" for h, r in row.items()), flush=True)
     for head in HEADS:
-        values = [row[head]["agreement"] for row in results["seeds"].values()]
-        results[f"{head}_agreement"] = {"mean": float(np.mean(values)), "min": float(np.min(values)),
-                                        "max": float(np.max(values))}
-        print(f"{head} head: agreement mean {np.mean(values):.2f}%, min {np.min(values):.2f}%, max {np.max(values):.2f}%")
+        for name, pick in (("agreement", lambda r: r["agreement"]),
+                           ("c_runtime_agreement", lambda r: r.get("c_runtime", {}).get("agreement"))):
+            values = [pick(row[head]) for row in results["seeds"].values()]
+            if None in values:
+                continue
+            results[f"{head}_{name}"] = {"mean": float(np.mean(values)), "min": float(np.min(values)),
+                                         "max": float(np.max(values))}
+            print(f"{head} head: {name.replace('_', ' ')} mean {np.mean(values):.2f}%, "
+                  f"min {np.min(values):.2f}%, max {np.max(values):.2f}%")
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
 

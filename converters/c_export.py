@@ -48,10 +48,11 @@ class CRuntime:
 def _flatbuffer_summary(tflite_model: bytes, tflm) -> dict:
     """What the generated C runs: its flatbuffer's grid and how it agrees with float."""
     graph = _Graph(tflite_model)
-    per_channel = all(len(graph.qparams(i)[0]) == graph.shape(i)[0]
-                      for i in fully_connected_weight_tensors(tflite_model))
+    weights = fully_connected_weight_tensors(tflite_model)
+    per_channel = all(len(graph.qparams(i)[0]) == graph.shape(i)[0] for i in weights if not graph.is_float(i))
     return {"bytes": len(tflite_model), "sha256": hashlib.sha256(tflite_model).hexdigest(),
             "dense_quantization": "per-channel" if per_channel else "per-tensor",
+            "head": "float" if weights and graph.is_float(weights[-1]) else "int8",
             "top1_agreement": tflm.top1_agreement, "float_accuracy": tflm.float_accuracy,
             "int8_accuracy": tflm.int8_accuracy, "samples": tflm.samples,
             "sample_source": tflm.sample_source}
@@ -69,7 +70,7 @@ def build_c_runtime(tflite_model: bytes, tflm, *, model_name: str, board,
     flatbuffer = _flatbuffer_summary(tflite_model, tflm)
     write_c_project(project_dir, tflite_model, model_name=model_name, board_name=board.name,
                     golden_inputs=tflm.golden_inputs, golden_outputs=tflm.golden_outputs,
-                    tolerance=0.0,  # bit-exact with TFLM's reference kernels
+                    tolerance=model.tolerance,  # 0: bit-exact with TFLM's reference kernels
                     model=model, board=board)  # also a PlatformIO project for the board
     try:
         figures = emulate_project(project_dir)
@@ -109,7 +110,7 @@ def markdown_section(report: dict) -> list[str]:
 
         lines.append(
             f"- generated from a {fb['bytes']:,}-byte int8 flatbuffer with {fb['dense_quantization']} "
-            f"dense layers: top-1 agreement with float {pct(fb['top1_agreement'])} on "
+            f"dense layers{' and a float32 head' if fb.get('head') == 'float' else ''}: top-1 agreement with float {pct(fb['top1_agreement'])} on "
             f"{fb['samples']} {fb['sample_source']} samples, accuracy float "
             f"{pct(fb['float_accuracy'])}, int8 {pct(fb['int8_accuracy'])}")
     m = c.get("measured")

@@ -1,5 +1,9 @@
 """Ahead-of-time C for an int8 flatbuffer: the model-specific half of the C runtime.
 
+Every op runs in int8, except a float classifier head (`converters.float_head`: DEQUANTIZE,
+float FULLY_CONNECTED and SOFTMAX, QUANTIZE), which runs in float32 like TFLM's reference
+kernels.
+
 The kernels are static C99 sources in `firmware/c_runtime/`; this module writes only what
 belongs to one model: its weights as const arrays, the requantization multipliers and shifts
 (computed here in double precision exactly as TFLM's Prepare step computes them), one static
@@ -24,6 +28,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 from dynhp_tf.converters.c_source import c_array
 from dynhp_tf.converters.errors import UnsupportedOpError
 from dynhp_tf.converters.flatbuffer import _opcode_name
+from dynhp_tf.converters.golden import FLOAT_TOLERANCE
 from dynhp_tf.converters.render import render
 
 SUPPORTED_OPS = (
@@ -35,6 +40,8 @@ ALIGN = 4
 _T = schema.TensorType
 _ACT = schema.ActivationFunctionType
 _CTYPE = {_T.INT8: "int8_t", _T.FLOAT32: "float"}
+_BYTES = {_T.INT8: 1, _T.FLOAT32: 4}
+_FLOAT_MAX = float(np.finfo(np.float32).max)
 
 
 
@@ -49,6 +56,10 @@ class ModelC:
         weight_bytes: Bytes of const model data (weights, biases, multipliers, shifts).
         ops: The op names in call order.
         macs: Multiply-accumulates per inference of the conv, depthwise and dense layers.
+        tolerance: The golden check's largest allowed difference from TFLM: 0 (bit-exact),
+            except a float output of the float head's SOFTMAX, whose `expf` may differ by
+            an ulp between C libraries (glibc on the host, newlib on the board):
+            `golden.FLOAT_TOLERANCE`.
     """
 
     files: dict[str, str]
@@ -56,6 +67,7 @@ class ModelC:
     weight_bytes: int
     ops: list[str]
     macs: int
+    tolerance: float = 0.0
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -124,6 +136,16 @@ class _Graph:
     def size(self, i) -> int:
         return int(np.prod(self.shape(i))) if self.shape(i) else 1
 
+    def nbytes(self, i) -> int:
+        kind = self.tensor(i).type
+        if kind not in _BYTES:
+            raise UnsupportedOpError(f"tensor '{self.name(i)}' has type {kind}; the C runtime "
+                                     f"keeps int8 and float32 activations")
+        return self.size(i) * _BYTES[kind]
+
+    def is_float(self, i) -> bool:
+        return self.tensor(i).type == _T.FLOAT32
+
     def qparams(self, i) -> tuple[np.ndarray, np.ndarray]:
         q = self.tensor(i).quantization
         if q is None or q.scale is None or len(q.scale) == 0:
@@ -183,7 +205,7 @@ class _Writer:
 
     def array(self, name: str, values, ctype: str) -> str:
         values = np.asarray(values).ravel()
-        self.const_bytes += values.size * (4 if ctype == "int32_t" else 1)
+        self.const_bytes += values.size * (1 if ctype == "int8_t" else 4)
         self.decls.append("static " + c_array(name, values, ctype))
         return name
 
@@ -258,6 +280,8 @@ def _conv(w: _Writer, n: int, op, loc, depthwise: bool) -> None:
 def _fully_connected(w: _Writer, n: int, op, loc) -> None:
     g = w.graph
     x, f = op.inputs[0], op.inputs[1]
+    if g.is_float(x):
+        return _fully_connected_f32(w, n, op, loc)
     b = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
     y = op.outputs[0]
     for i in (x, f, y):
@@ -288,6 +312,46 @@ def _fully_connected(w: _Writer, n: int, op, loc) -> None:
     w.struct("dynhp_fc_t", f"op_{n}", fields)
     w.calls.append(f"dynhp_fully_connected(&op_{n}, {loc(x)}, {loc(y)});")
     w.macs += (g.size(x) // depth) * depth * units
+
+
+def _float_tensors(graph: _Graph, name: str, *tensors) -> None:
+    for i in tensors:
+        if i >= 0 and not graph.is_float(i):
+            raise UnsupportedOpError(f"{name}: float32 tensors expected, '{graph.name(i)}' is type "
+                                     f"{graph.tensor(i).type}")
+
+
+def _float_range(act: int) -> tuple[float, float]:
+    """Clamp bounds of a fused activation on float32 outputs (TFLM's float range)."""
+    ranges = {_ACT.NONE: (-_FLOAT_MAX, _FLOAT_MAX), _ACT.RELU: (0.0, _FLOAT_MAX),
+              _ACT.RELU6: (0.0, 6.0), _ACT.RELU_N1_TO_1: (-1.0, 1.0)}
+    if act not in ranges:
+        raise UnsupportedOpError(f"the C runtime supports fused activations NONE, RELU, "
+                                 f"RELU6, RELU_N1_TO_1, not code {act}")
+    return ranges[act]
+
+
+def _f32(value: float) -> str:
+    return f"{float(np.float32(value))!r}f"
+
+
+def _fully_connected_f32(w: _Writer, n: int, op, loc) -> None:
+    """The float head's FULLY_CONNECTED: float32 input, weights, bias and output."""
+    g = w.graph
+    x, f, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    b = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
+    _float_tensors(g, "FULLY_CONNECTED", x, f, b, y)
+    weights = g.data(f)
+    if weights is None:
+        raise UnsupportedOpError("FULLY_CONNECTED with non-constant weights is not supported")
+    units, depth = weights.shape
+    lo, hi = _float_range(op.builtinOptions.fusedActivationFunction)
+    fields = dict(rows=g.size(x) // depth, depth=depth, units=units, act_min=_f32(lo), act_max=_f32(hi),
+                  weights=w.array(f"weights_{n}", weights, "float"),
+                  bias=w.array(f"bias_{n}", g.data(b), "float") if b >= 0 else "0")
+    w.struct("dynhp_fc_f32_t", f"op_{n}", fields)
+    w.calls.append(f"dynhp_fully_connected_f32(&op_{n}, {loc(x)}, {loc(y)});")
+    w.macs += g.size(x) * units
 
 
 def _pool(w: _Writer, n: int, op, loc, kernel: str) -> None:
@@ -386,6 +450,13 @@ def _sigmoid(w: _Writer, n: int, op, loc, name: str) -> None:
 def _softmax(w: _Writer, n: int, op, loc) -> None:
     g = w.graph
     x, y = op.inputs[0], op.outputs[0]
+    if g.is_float(x):  # the float head's
+        _float_tensors(g, "SOFTMAX", y)
+        depth = g.shape(x)[-1]
+        w.struct("dynhp_softmax_f32_t", f"op_{n}",
+                 dict(rows=g.size(x) // depth, depth=depth, beta=_f32(op.builtinOptions.beta)))
+        w.calls.append(f"dynhp_softmax_f32(&op_{n}, {loc(x)}, {loc(y)});")
+        return
     for i in (x, y):
         _int8_input(g, "SOFTMAX", i)
     out_scale, out_zp = g.scale_zp(y)
@@ -410,11 +481,9 @@ def _quant(w: _Writer, n: int, op, loc, quantize: bool) -> None:
     want = (_T.FLOAT32, _T.INT8) if quantize else (_T.INT8, _T.FLOAT32)
     if (g.tensor(x).type, g.tensor(y).type) != want:
         name = "QUANTIZE" if quantize else "DEQUANTIZE"
-        raise UnsupportedOpError(f"{name}: the C runtime converts only between float32 "
-                                 f"model I/O and int8")
+        raise UnsupportedOpError(f"{name}: the C runtime converts only between float32 and int8")
     scale, zp = g.scale_zp(y if quantize else x)
-    w.struct("dynhp_quant_t", f"op_{n}",
-             dict(count=g.size(x), zp=zp, scale=f"{float(np.float32(scale))!r}f"))
+    w.struct("dynhp_quant_t", f"op_{n}", dict(count=g.size(x), zp=zp, scale=_f32(scale)))
     kernel = "dynhp_quantize" if quantize else "dynhp_dequantize"
     w.calls.append(f"{kernel}(&op_{n}, {loc(x)}, {loc(y)});")
 
@@ -459,7 +528,7 @@ def _plan(graph: _Graph, activations: dict[int, tuple[int, int]]) -> tuple[dict[
     block). So several orders are tried, deterministic ones and seeded shuffles, and the
     smallest arena wins; the search stops at the lower bound (the most bytes alive at once).
     """
-    sizes = {t: graph.size(t) for t in activations}
+    sizes = {t: graph.nbytes(t) for t in activations}
     life = activations
     ops = range(min((f for f, _ in life.values()), default=0), max((l for _, l in life.values()), default=-1) + 1)
     bound = max((sum(-(-sizes[t] // ALIGN) * ALIGN for t in life if life[t][0] <= n <= life[t][1])
@@ -559,7 +628,9 @@ def generate_model_c(tflite_model: bytes) -> ModelC:
                     declarations="\n".join(writer.decls),
                     arena_array_bytes=max(arena_bytes, ALIGN),
                     calls="\n".join(f"  {call}" for call in writer.calls))
+    math_output = graph.is_float(model_out) and names and names[-1] == "SOFTMAX"
     return ModelC(
         files={"dynhp_model.h": header, "dynhp_model.c": source},
         arena_bytes=arena_bytes, weight_bytes=writer.const_bytes, ops=names, macs=writer.macs,
+        tolerance=FLOAT_TOLERANCE if math_output else 0.0,
     )

@@ -247,8 +247,8 @@ def export_model(
         io: "int8" or "float" input/output tensors.
         head: "int8", or "float" for a Dense+softmax classifier's last layer in float32
             (`dynhp_tf.converters.float_head`: finer logits, closer agreement with the float
-            model, for about 3 bytes more per weight of that layer). The C runtime keeps an
-            int8 head (its kernels are int8 only).
+            model, for about 3 bytes more per weight of that layer). The C runtime runs the
+            same head in float32.
         force: Replace an existing `out_dir`.
         min_agreement: Least top-1 agreement (fraction) of the int8 model with the float
             model on eval or held-out samples; below it, `AgreementError`.
@@ -361,12 +361,12 @@ def export_model(
             from dynhp_tf.converters.c_export import build_c_runtime, measured_fit
 
             c_model, c_tflm = tflite_model, tflm
-            if not board.per_channel_dense or head != "int8":
-                # Our kernels take one multiplier per output unit on every board and are int8 only,
-                # so the C runtime gets its own per-channel int8 flatbuffer; the TFLM firmware keeps
-                # the board's grid and the chosen head.
-                c_model = quantize_int8_in_child(compact.model, x_cal, per_channel_dense=True, io=io)
-                check_dense_quantization(c_model, per_channel_dense=True)
+            if not board.per_channel_dense:
+                # Our kernels take one multiplier per output unit on every board, so the C runtime
+                # gets its own per-channel flatbuffer (same head); the TFLM firmware keeps the
+                # board's grid.
+                c_model = quantize_int8_in_child(compact.model, x_cal, per_channel_dense=True, io=io, head=head)
+                check_dense_quantization(c_model, per_channel_dense=True, head=head)
                 c_tflm = check_with_tflm(c_model, compact.model, x_check, arena_margin=board.arena_margin,
                                          labels=y_check, sample_source=source)
                 progress(f"      C runtime flatbuffer: per-channel dense layers, top-1 agreement with "

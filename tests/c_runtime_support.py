@@ -12,9 +12,9 @@ from dynhp_tf.converters.tflm_check import _quantize, run_tflm
 HOST_FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
 
 
-def quantized(model, x, per_channel=False, io="int8"):
+def quantized(model, x, per_channel=False, io="int8", head="int8"):
     """(flatbuffer, inputs in the model's input dtype, TFLM outputs)."""
-    tflite_model = quantize_int8(model, x, per_channel_dense=per_channel, io=io)
+    tflite_model = quantize_int8(model, x, per_channel_dense=per_channel, io=io, head=head)
     inputs = _quantize(x, tflite_interpreter(tflite_model).get_input_details()[0])
     outputs, _ = run_tflm(tflite_model, inputs)
     return tflite_model, inputs, outputs

@@ -52,6 +52,7 @@ def test_board_project_has_no_tflm_and_passes_pio_project_config(tmp_path, mlp, 
     ini = (project / "platformio.ini").read_text()
     assert f"board = {firmware['board']}" in ini and f"framework = {firmware['framework']}" in ini
     assert "lib_deps" not in ini and not (project / "src/idf_component.yml").exists()
+    assert "-ffp-contract=off" in ini  # the float head's kernels round as on the host
     text = _sources(project)
     for tflm in ('#include "tensorflow', "#include <Chirale", "REQUIRES esp-tflite-micro",
                  '#include "dynhp_runner.h"'):

@@ -118,6 +118,24 @@ def test_softmax_within_one_step_and_float_io_exact(capsys):
     assert np.array_equal(run_c_host(tflite_model, inputs, want), want)
 
 
+@pytest.mark.parametrize("io", ["int8", "float"])
+def test_float_head_is_exact(io):
+    """`--head float` (converters.float_head) runs in float32 in the C runtime, in TFLM's order
+    of float operations: every output equals TFLM's, float outputs (io float) included."""
+    model = _sequential((12,), L.Dense(64, activation="relu"), L.Dense(10, activation="softmax"))
+    tflite_model, inputs, want = quantized(model, _inputs(model, n=300), per_channel=True, io=io,
+                                           head="float")
+    generated = generate_model_c(tflite_model)
+    assert generated.ops[-3:] == (["DEQUANTIZE", "FULLY_CONNECTED", "SOFTMAX"]
+                                  + (["QUANTIZE"] if io == "int8" else []))[-3:]
+    assert "dynhp_fully_connected_f32" in generated.files["dynhp_model.c"]
+    # The arena counts bytes: at the DEQUANTIZE the 64 int8 hidden values and their 64 floats.
+    assert generated.arena_bytes == 64 + 4 * 64
+    got = run_c_host(tflite_model, inputs, want)
+    assert got.dtype == want.dtype and np.array_equal(got, want), \
+        f"{np.count_nonzero(got != want)} values differ"
+
+
 def test_unsupported_op_is_refused_by_name():
     model = _sequential((6,), L.Dense(4, activation="swish"))  # x * sigmoid(x): MUL
     tflite_model, _, _ = quantized(model, _inputs(model, n=8))

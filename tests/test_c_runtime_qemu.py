@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
+from dynhp_tf.converters.c_runtime import generate_model_c
 from dynhp_tf.converters.emulate import DEBIAN_PACKAGES, emulate_project, missing_tools
 from dynhp_tf._keras import keras
 from tests import models
@@ -47,21 +48,33 @@ MODELS = {
 }
 
 
-# (model, dense layers per channel): --runtime c quantizes dense layers per channel.
-CASES = {**{name: (build, False) for name, build in MODELS.items()},
-         "mlp_per_channel": (MODELS["mlp"], True)}
+def _softmax_mlp():
+    return keras.Sequential([keras.Input((784,)), L.Dense(64, activation="relu"),
+                             L.Dense(32, activation="relu"), L.Dense(10, activation="softmax")])
+
+
+# (model, quantization options): --runtime c quantizes dense layers per channel; the float
+# head's float32 FULLY_CONNECTED and SOFTMAX must match TFLM's on the host to the bit (newlib's
+# expf against glibc's, no fused multiply-add).
+CASES = {**{name: (build, {}) for name, build in MODELS.items()},
+         "mlp_per_channel": (MODELS["mlp"], {"per_channel": True}),
+         "mlp_float_head": (_softmax_mlp, {"per_channel": True, "head": "float"}),
+         "mlp_float_head_float_io": (_softmax_mlp, {"per_channel": True, "head": "float", "io": "float"})}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_check_passes_on_cortex_m4(name, tmp_path, capsys):
-    build, per_channel = CASES[name]
+    build, options = CASES[name]
     model = build()
     x, _ = models.data_for(model, 32)
-    tflite_model, inputs, outputs = quantized(model, x, per_channel=per_channel)
-    generated = write_project(tmp_path, tflite_model, inputs, outputs, name=name)
+    tflite_model, inputs, outputs = quantized(model, x, **options)
+    tolerance = generate_model_c(tflite_model).tolerance
+    generated = write_project(tmp_path, tflite_model, inputs, outputs, name=name, tolerance=tolerance)
     figures = emulate_project(tmp_path)
     assert figures["golden"] == "passed" and figures["qemu_exit_status"] == 0
-    assert figures["max_abs_diff"] == 0
+    # Bit-exact, except float probabilities out of expf (newlib's, not glibc's): within 1e-5.
+    assert tolerance == (1e-5 if options.get("io") == "float" else 0)
+    assert figures["max_abs_diff"] <= tolerance
     instructions = figures["instructions_per_inference"]
     # Every MAC costs at least one instruction; the stack paint was really overwritten.
     assert instructions > generated.macs / 2
@@ -86,13 +99,14 @@ def test_broken_golden_vector_fails_under_qemu(tmp_path):
     assert figures["golden"] == "failed" and figures["qemu_exit_status"] != 0
 
 
-def test_export_runtime_c_reports_measured_figures(tmp_path):
+@pytest.mark.parametrize("head", ["int8", "float"])
+def test_export_runtime_c_reports_measured_figures(tmp_path, head):
     from dynhp_tf.converters.export import export_model
     from tests.export_models import TINY_MIN_AGREEMENT, save_tiny
 
     model_path = save_tiny(tmp_path)
     out = tmp_path / "out"
-    result = export_model(model_path, "nano33ble", out_dir=out,
+    result = export_model(model_path, "nano33ble", out_dir=out, head=head,
                           calibration=tmp_path / "cal.npy", runtime="c", min_agreement=TINY_MIN_AGREEMENT / 100)
     measured = result.report["c_runtime"]["measured"]
     assert measured["golden"] == "passed"  # bit-exact with TFLM on the per-channel flatbuffer
@@ -111,7 +125,11 @@ def test_export_runtime_c_reports_measured_figures(tmp_path):
     flash = rows["flash (measured under QEMU mps2-an386)"]
     assert flash["used"] == measured["flash_bytes"]
     assert "measured under QEMU mps2-an386" in (out / "report.md").read_text()
-    assert "with per-channel dense layers: top-1 agreement" in (out / "report.md").read_text()
+    # The C runtime runs the head the user chose (here on its own per-channel flatbuffer).
+    assert c_flatbuffer["head"] == head
+    assert ("dynhp_fully_connected_f32" in model_c) == (head == "float")
+    described = "dense layers and a float32 head" if head == "float" else "dense layers: top-1"
+    assert f"with per-channel {described}" in (out / "report.md").read_text()
 
 
 def test_export_runtime_c_refuses_an_op_by_name(tmp_path):

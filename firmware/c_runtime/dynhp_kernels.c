@@ -1,4 +1,4 @@
-/* Int8 kernels of the ahead-of-time C runtime. See dynhp_kernels.h.
+/* Kernels of the ahead-of-time C runtime (int8, and the float head). See dynhp_kernels.h.
  *
  * The fixed-point helpers follow the behaviour documented for TFLM's
  * reference kernels (tensorflow/lite/kernels/internal/common.h and the
@@ -9,6 +9,7 @@
  */
 #include "dynhp_kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -281,6 +282,20 @@ void dynhp_fully_connected(const dynhp_fc_t *p, const int8_t *in, int8_t *out) {
   }
 }
 
+void dynhp_fully_connected_f32(const dynhp_fc_f32_t *p, const float *in, float *out) {
+  int r, u, d;
+  for (r = 0; r < p->rows; ++r) {
+    const float *x = in + r * p->depth;
+    for (u = 0; u < p->units; ++u) {
+      const float *w = p->weights + u * p->depth;
+      float total = 0.0f;
+      for (d = 0; d < p->depth; ++d) total += x[d] * w[d];
+      total += p->bias ? p->bias[u] : 0.0f;
+      *out++ = total < p->act_min ? p->act_min : (total > p->act_max ? p->act_max : total);
+    }
+  }
+}
+
 /* Pooling windows are clipped to the image; padding adds nothing. */
 static void pool(const dynhp_pool_t *p, const int8_t *in, int8_t *out, int average) {
   int oy, ox, c, y, x;
@@ -451,6 +466,24 @@ void dynhp_softmax(const dynhp_softmax_t *p, const int8_t *in, int8_t *out) {
         y[c] = -128;
       }
     }
+  }
+}
+
+void dynhp_softmax_f32(const dynhp_softmax_f32_t *p, const float *in, float *out) {
+  int r, c;
+  for (r = 0; r < p->rows; ++r) {
+    const float *x = in + r * p->depth;
+    float *y = out + r * p->depth;
+    float max = -FLT_MAX;
+    float sum = 0.0f;
+    for (c = 0; c < p->depth; ++c) {
+      if (x[c] > max) max = x[c];
+    }
+    for (c = 0; c < p->depth; ++c) {
+      y[c] = expf((x[c] - max) * p->beta);
+      sum += y[c];
+    }
+    for (c = 0; c < p->depth; ++c) y[c] = y[c] / sum;
   }
 }
 

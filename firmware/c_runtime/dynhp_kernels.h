@@ -1,7 +1,9 @@
-/* Int8 kernels of the ahead-of-time C runtime (plain C99, no heap).
+/* Kernels of the ahead-of-time C runtime (plain C99, no heap): int8, and the
+ * float32 classifier head (`dynhp-export --head float`).
  *
- * Each kernel reproduces the integer arithmetic of TFLM's reference kernels,
- * so its outputs equal TFLM's bit for bit; the generator
+ * Each kernel reproduces the arithmetic of TFLM's reference kernels (integer
+ * ops exactly; the float head in the reference's order of float operations,
+ * built without fused multiply-add), so its outputs equal TFLM's; the generator
  * (converters/c_runtime.py) computes every multiplier and shift offline, in
  * double precision, the way TFLM's Prepare step does. The parameter structs
  * are const data in flash; the activations live in the model's static arena.
@@ -45,6 +47,15 @@ typedef struct {
   const int8_t *shift;
 } dynhp_fc_t;
 
+/* FULLY_CONNECTED in float32 (the float head): out = clamp(sum(in * w) + bias),
+ * summed in input order as TFLM's reference kernel does. */
+typedef struct {
+  int16_t rows, depth, units;
+  float act_min, act_max;
+  const float *weights; /* [units][depth] */
+  const float *bias;    /* may be NULL */
+} dynhp_fc_f32_t;
+
 /* MAX_POOL_2D and AVERAGE_POOL_2D. */
 typedef struct {
   int16_t in_h, in_w, c, out_h, out_w;
@@ -73,6 +84,12 @@ typedef struct {
   int32_t input_multiplier, input_left_shift, diff_min;
 } dynhp_softmax_t;
 
+/* SOFTMAX of float32 rows (the float head): exp((x - max) * beta) / sum. */
+typedef struct {
+  int16_t rows, depth;
+  float beta;
+} dynhp_softmax_f32_t;
+
 /* LOGISTIC (output scale 1/256, zp -128) and TANH (scale 1/128, zp 0): the input
  * rescaled to Q4.27 by multiplier and left shift; beyond +-radius it saturates. */
 typedef struct {
@@ -90,11 +107,13 @@ int32_t dynhp_mul_by_quantized(int32_t x, int32_t mult, int shift);
 void dynhp_conv2d(const dynhp_conv_t *p, const int8_t *in, int8_t *out);
 void dynhp_depthwise_conv2d(const dynhp_conv_t *p, const int8_t *in, int8_t *out);
 void dynhp_fully_connected(const dynhp_fc_t *p, const int8_t *in, int8_t *out);
+void dynhp_fully_connected_f32(const dynhp_fc_f32_t *p, const float *in, float *out);
 void dynhp_max_pool(const dynhp_pool_t *p, const int8_t *in, int8_t *out);
 void dynhp_avg_pool(const dynhp_pool_t *p, const int8_t *in, int8_t *out);
 void dynhp_mean_hw(const dynhp_mean_t *p, const int8_t *in, int8_t *out);
 void dynhp_add(const dynhp_add_t *p, const int8_t *a, const int8_t *b, int8_t *out);
 void dynhp_softmax(const dynhp_softmax_t *p, const int8_t *in, int8_t *out);
+void dynhp_softmax_f32(const dynhp_softmax_f32_t *p, const float *in, float *out);
 void dynhp_logistic(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out);
 void dynhp_tanh(const dynhp_sigmoid_t *p, const int8_t *in, int8_t *out);
 void dynhp_copy(const int8_t *in, int8_t *out, int32_t bytes);
