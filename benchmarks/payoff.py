@@ -65,6 +65,10 @@ ATTEMPTS = {
                "copies DynHP, against the session-6 defaults",
     "full-data-floor-8": "the layer floor's 8 neurons on all 60,000 training samples, against the session-6 "
                          "defaults on the same data (`full_epochs_lenet5_full-data.json`)",
+    "lr-scaling-none": "the learning rate stays put when the batch grows (`lr_scaling='none'`), against the "
+                       "session-11 defaults",
+    "lr-scaling-linear": "the learning rate grows with the batch (`lr_scaling='linear'`), against the "
+                         "session-11 defaults",
 }
 # Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
 # against the session-4 base, so that their difference is the one change.
@@ -74,6 +78,7 @@ ATTEMPT_BASES = {suffix: "floor-0.7-growth-after-schedule"
                                 "cost-params-floor-0.7", "cost-params-floor-1.0", "min-neurons-3", "min-neurons-4",
                                 "min-neurons-6", "min-neurons-8", "floor-8")}
 ATTEMPT_BASES["full-data-floor-8"] = "full-data"
+ATTEMPT_BASES.update({suffix: "floor-8" for suffix in ("lr-scaling-none", "lr-scaling-linear")})
 
 
 def _load(path: pathlib.Path) -> dict | None:

@@ -8,7 +8,11 @@ the equal-epochs and the equal-memory mode (benchmarks.runner): running them twi
 time. The target is run with `--contenders dynhp scratch prune_once`, then this copies the
 others in, each marked with `copied_from`. The two configurations must agree but for the
 fairness mode and the contender list, and the DynHP settings the copied contenders do not read
-(UNREAD: an attempt at other DynHP settings reuses the dense baseline). No TensorFlow needed.
+(UNREAD: an attempt at other DynHP settings reuses the dense baseline). Scratch and prune-once
+also train identically in the equal-epochs and equal-steps modes (batch 32, dense's epochs; only
+the memory mode changes their batch), from DynHP's size at each seed: they are copied between
+those two modes when the target's DynHP reached the source's widths at every seed. No
+TensorFlow needed.
 """
 from __future__ import annotations
 
@@ -24,14 +28,33 @@ DIFFERENT_KEYS = ("fairness", "contenders", "mode")
 # scaling reach it; tfmot copies DynHP's size, so it reads them all.
 DYNHP_KEYS = ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "min_neurons",
               "end_epoch", "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion")
-UNREAD = {"dense": DYNHP_KEYS, "dynhp_fixed_batch": ("lr_scaling", "max_batch_size", "batch_growth"), "tfmot": ()}
+UNREAD = {"dense": DYNHP_KEYS, "dynhp_fixed_batch": ("lr_scaling", "max_batch_size", "batch_growth"), "tfmot": (),
+          "scratch": (), "prune_once": ()}
+# Contenders that follow DynHP's result at each seed, and the modes in which they train alike.
+FOLLOWERS, FOLLOWER_MODES = ("scratch", "prune_once"), {"epochs", "steps"}
+
+
+def _widths(runs) -> dict:
+    return {(r["network"], r["compression"], r["seed"]): r.get("widths") for r in runs if r["contender"] == "dynhp"}
 
 
 def reuse(source: pathlib.Path, target: pathlib.Path, contenders=IDENTICAL) -> int:
     """Copies `contenders`' runs from `source` into `target` (replacing theirs); returns how many."""
     src, dst = (json.loads(p.read_text()) for p in (source, target))
-    if set(contenders) - set(IDENTICAL):
-        raise SystemExit(f"reuse: --contenders: only {', '.join(IDENTICAL)} train identically across modes")
+    followers = set(contenders) & set(FOLLOWERS)
+    if set(contenders) - set(IDENTICAL) - followers:
+        raise SystemExit(f"reuse: --contenders: only {', '.join(IDENTICAL + FOLLOWERS)} can be copied")
+    if followers:
+        modes = {src["meta"]["config"].get("fairness", "epochs"), dst["meta"]["config"].get("fairness", "epochs")}
+        if not modes <= FOLLOWER_MODES:
+            raise SystemExit(f"reuse: {', '.join(sorted(followers))} train alike only in the "
+                             f"{' and '.join(sorted(FOLLOWER_MODES))} modes, not {' and '.join(sorted(modes))}")
+        have, want = _widths(src["runs"]), _widths(dst["runs"])
+        for key in sorted({(r["network"], r["compression"], r["seed"]) for r in src["runs"]
+                           if r["contender"] in followers}):
+            if key not in want or have.get(key) != want[key]:
+                raise SystemExit(f"reuse: {target}'s DynHP run {key} has widths {want.get(key)}, "
+                                 f"{source}'s {have.get(key)}: its {', '.join(sorted(followers))} must be rerun")
     ignored = DIFFERENT_KEYS + tuple(k for k in DYNHP_KEYS if all(k in UNREAD[c] for c in contenders))
     a, b = ({k: v for k, v in r["meta"]["config"].items() if k not in ignored} for r in (src, dst))
     if a != b:

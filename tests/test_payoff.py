@@ -274,9 +274,10 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
 def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_budget(tmp_path):
     from benchmarks.reuse import reuse
 
-    def write(name, fairness, contenders, epochs=10):
+    def write(name, fairness, contenders, epochs=10, widths=None):
         runs = [{"network": "lenet5", "contender": c, "seed": 0, "compression": None if c == "dense" else 10,
-                 "wall_seconds": 1.0, "int8_tflm_accuracy": 0.5} for c in contenders]
+                 "wall_seconds": 1.0, "int8_tflm_accuracy": 0.5, "widths": widths or {"conv1": 6}}
+                for c in contenders]
         meta = {"config": {"epochs": epochs, "seeds": 1, "fairness": fairness}, "planned_runs": len(runs),
                 "completed_runs": len(runs)}
         (tmp_path / name).write_text(json.dumps({"meta": meta, "runs": runs}))
@@ -291,8 +292,16 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
     assert result["meta"]["completed_runs"] == 5 and result["runs"][-1]["copied_from"] == "m.json"
     with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
         reuse(write("short.json", "memory", ["dense"], epochs=3), epochs)
-    with pytest.raises(SystemExit, match="train identically"):
-        reuse(memory, epochs, ["scratch"])
+    with pytest.raises(SystemExit, match="train alike only in the epochs and steps modes, not epochs and memory"):
+        reuse(memory, epochs, ["scratch"])  # in the memory mode scratch trains at a larger batch
+    with pytest.raises(SystemExit, match="can be copied"):
+        reuse(memory, epochs, ["dynhp"])
+    # Scratch and prune-once follow DynHP's widths: copied from equal epochs into equal steps only
+    # where the steps run's DynHP reached the same widths.
+    source = write("e2.json", "epochs", ["dynhp", "scratch", "prune_once"])
+    assert reuse(source, write("s.json", "steps", ["dynhp"]), ["scratch", "prune_once"]) == 2
+    with pytest.raises(SystemExit, match="must be rerun"):
+        reuse(source, write("s2.json", "steps", ["dynhp"], widths={"conv1": 5}), ["scratch"])
     # An attempt at other DynHP settings reuses only the dense baseline, which does not read them.
     attempt = write("a.json", "epochs", ["dynhp"])
     config = json.loads(attempt.read_text())
