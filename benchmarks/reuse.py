@@ -61,11 +61,18 @@ def reuse(source: pathlib.Path, target: pathlib.Path, contenders=IDENTICAL) -> i
         extra = " and DynHP settings it does not read" if len(ignored) > len(DIFFERENT_KEYS) else ""
         raise SystemExit(f"reuse: {source} and {target} differ beyond the fairness mode{extra}: {a} vs {b}")
     copied = [dict(r, copied_from=source.name) for r in src["runs"] if r["contender"] in contenders]
+    for run in copied:  # dense's memory is the budget the target's memory model gives it
+        budget = dst["meta"].get("networks", {}).get(run["network"], {}).get("dense_memory", {}).get("total")
+        if run["contender"] == "dense" and budget and run.get("memory_peak_bytes") != budget:
+            run.update(memory_remodeled_from=run.get("memory_peak_bytes"), memory_peak_bytes=budget,
+                       memory_mean_bytes=budget, memory_final_bytes=budget)
     dst["runs"] = [r for r in dst["runs"] if r["contender"] not in contenders] + copied
     meta = dst["meta"]
     meta["planned_runs"] = meta["completed_runs"] = len(dst["runs"])
     meta["elapsed_seconds"] = sum(r.get("wall_seconds", 0.0) for r in dst["runs"])
-    meta["reused"] = {"source": source.name, "contenders": list(contenders)}
+    entry = {"source": source.name, "contenders": list(contenders)}
+    earlier = meta.get("reused") or []  # one entry per copy; a dict before session 12
+    meta["reused"] = ([earlier] if isinstance(earlier, dict) else earlier) + [entry]
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(dst, indent=1) + "\n")
     tmp.replace(target)

@@ -108,9 +108,10 @@ def markdown_section(report: dict) -> list[str]:
         def pct(value):
             return "n/a" if value is None else f"{100 * value:.2f}%"
 
+        head = " and a float32 head" if fb.get("head") == "float" else ""
         lines.append(
             f"- generated from a {fb['bytes']:,}-byte int8 flatbuffer with {fb['dense_quantization']} "
-            f"dense layers{' and a float32 head' if fb.get('head') == 'float' else ''}: top-1 agreement with float {pct(fb['top1_agreement'])} on "
+            f"dense layers{head}: top-1 agreement with float {pct(fb['top1_agreement'])} on "
             f"{fb['samples']} {fb['sample_source']} samples, accuracy float "
             f"{pct(fb['float_accuracy'])}, int8 {pct(fb['int8_accuracy'])}")
     m = c.get("measured")

@@ -628,7 +628,7 @@ def generate_model_c(tflite_model: bytes) -> ModelC:
                     declarations="\n".join(writer.decls),
                     arena_array_bytes=max(arena_bytes, ALIGN),
                     calls="\n".join(f"  {call}" for call in writer.calls))
-    math_output = graph.is_float(model_out) and names and names[-1] == "SOFTMAX"
+    math_output = graph.is_float(model_out) and bool(names) and names[-1] == "SOFTMAX"
     return ModelC(
         files={"dynhp_model.h": header, "dynhp_model.c": source},
         arena_bytes=arena_bytes, weight_bytes=writer.const_bytes, ops=names, macs=writer.macs,

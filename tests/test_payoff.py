@@ -276,7 +276,8 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
 
     def write(name, fairness, contenders, epochs=10, widths=None):
         runs = [{"network": "lenet5", "contender": c, "seed": 0, "compression": None if c == "dense" else 10,
-                 "wall_seconds": 1.0, "int8_tflm_accuracy": 0.5, "widths": widths or {"conv1": 6}}
+                 "wall_seconds": 1.0, "int8_tflm_accuracy": 0.5, "widths": widths or {"conv1": 6},
+                 "memory_peak_bytes": 1000}
                 for c in contenders]
         meta = {"config": {"epochs": epochs, "seeds": 1, "fairness": fairness}, "planned_runs": len(runs),
                 "completed_runs": len(runs)}
@@ -290,6 +291,13 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
     assert sorted(r["contender"] for r in result["runs"]) == ["dense", "dynhp", "dynhp_fixed_batch", "scratch",
                                                               "tfmot"]
     assert result["meta"]["completed_runs"] == 5 and result["runs"][-1]["copied_from"] == "m.json"
+    # Dense's modeled memory follows the target's memory model (it is the target's budget).
+    target = json.loads(epochs.read_text())
+    target["meta"]["networks"] = {"lenet5": {"dense_memory": {"total": 2000}}}
+    epochs.write_text(json.dumps(target))
+    reuse(memory, epochs, ["dense"])
+    (dense,) = [r for r in json.loads(epochs.read_text())["runs"] if r["contender"] == "dense"]
+    assert dense["memory_peak_bytes"] == 2000 and dense["memory_remodeled_from"] == 1000
     with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
         reuse(write("short.json", "memory", ["dense"], epochs=3), epochs)
     with pytest.raises(SystemExit, match="train alike only in the epochs and steps modes, not epochs and memory"):
