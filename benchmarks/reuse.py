@@ -27,11 +27,18 @@ DIFFERENT_KEYS = ("fairness", "contenders", "mode")
 # ablation never grows its batch, so neither the cap, the growth policy nor the learning-rate
 # scaling reach it; tfmot copies DynHP's size, so it reads them all.
 DYNHP_KEYS = ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "min_neurons",
-              "end_epoch", "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion")
+              "end_epoch", "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion",
+              "layer_floor_neurons")
 UNREAD = {"dense": DYNHP_KEYS, "dynhp_fixed_batch": ("lr_scaling", "max_batch_size", "batch_growth"), "tfmot": (),
           "scratch": (), "prune_once": ()}
 # Contenders that follow DynHP's result at each seed, and the modes in which they train alike.
 FOLLOWERS, FOLLOWER_MODES = ("scratch", "prune_once"), {"epochs", "steps"}
+
+
+def _settings(meta: dict) -> dict:
+    """The run's configuration with DynHP's settings as resolved (defaults included, so an explicit
+    default equals an omitted one) and the layer floor's neuron count (the library's, not an option)."""
+    return {**meta["config"], **meta.get("dynhp_settings", {}), "layer_floor_neurons": meta.get("layer_floor_neurons")}
 
 
 def _widths(runs) -> dict:
@@ -56,7 +63,7 @@ def reuse(source: pathlib.Path, target: pathlib.Path, contenders=IDENTICAL) -> i
                 raise SystemExit(f"reuse: {target}'s DynHP run {key} has widths {want.get(key)}, "
                                  f"{source}'s {have.get(key)}: its {', '.join(sorted(followers))} must be rerun")
     ignored = DIFFERENT_KEYS + tuple(k for k in DYNHP_KEYS if all(k in UNREAD[c] for c in contenders))
-    a, b = ({k: v for k, v in r["meta"]["config"].items() if k not in ignored} for r in (src, dst))
+    a, b = ({k: v for k, v in _settings(r["meta"]).items() if k not in ignored} for r in (src, dst))
     if a != b:
         extra = " and DynHP settings it does not read" if len(ignored) > len(DIFFERENT_KEYS) else ""
         raise SystemExit(f"reuse: {source} and {target} differ beyond the fairness mode{extra}: {a} vs {b}")

@@ -324,6 +324,22 @@ def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_
     config["meta"]["config"]["batch_growth"] = "after_schedule"  # the fixed batch never grows: unread
     attempt.write_text(json.dumps(config))
     assert reuse(epochs, attempt, ["dense", "dynhp_fixed_batch"]) == 2
+    # Settings compare as resolved: an explicit default equals an omitted one, and the layer
+    # floor's neuron count (session 11's library change, recorded in meta) is read by the fixed batch.
+    floor = write("f.json", "memory", ["dynhp"])
+    meta = json.loads(floor.read_text())
+    meta["meta"].update(dynhp_settings={"layer_floor": 0.7}, layer_floor_neurons=8)
+    floor.write_text(json.dumps(meta))
+    explicit = json.loads(epochs.read_text())
+    explicit["meta"]["config"]["layer_floor"] = 0.7
+    explicit["meta"]["layer_floor_neurons"] = 8
+    epochs.write_text(json.dumps(explicit))
+    assert reuse(epochs, floor, ["dense", "dynhp_fixed_batch"]) == 2
+    del explicit["meta"]["layer_floor_neurons"]  # a run from before the neuron floor
+    epochs.write_text(json.dumps(explicit))
+    assert reuse(epochs, floor, ["dense"]) == 1
+    with pytest.raises(SystemExit, match="differ beyond the fairness mode"):
+        reuse(epochs, floor, ["dynhp_fixed_batch"])
 
 
 def test_distillation_loss_is_plain_cross_entropy_until_a_teacher_is_taken_then_mixes_it_in():
