@@ -69,6 +69,8 @@ ATTEMPTS = {
                        "session-11 defaults",
     "lr-scaling-linear": "the learning rate grows with the batch (`lr_scaling='linear'`), against the "
                          "session-11 defaults",
+    "floor-8-room-0.7": "the layer floors take at most 0.7 of each event's target, the rest left to the ranking "
+                        "(a probe wrapper, see the files' meta.note), against the session-11 defaults",
 }
 # Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
 # against the session-4 base, so that their difference is the one change.
@@ -78,7 +80,7 @@ ATTEMPT_BASES = {suffix: "floor-0.7-growth-after-schedule"
                                 "cost-params-floor-0.7", "cost-params-floor-1.0", "min-neurons-3", "min-neurons-4",
                                 "min-neurons-6", "min-neurons-8", "floor-8")}
 ATTEMPT_BASES["full-data-floor-8"] = "full-data"
-ATTEMPT_BASES.update({suffix: "floor-8" for suffix in ("lr-scaling-none", "lr-scaling-linear")})
+ATTEMPT_BASES.update({suffix: "floor-8" for suffix in ("lr-scaling-none", "lr-scaling-linear", "floor-8-room-0.7")})
 
 
 def _load(path: pathlib.Path) -> dict | None:
