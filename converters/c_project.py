@@ -34,8 +34,8 @@ import numpy as np
 from dynhp_tf.converters.c_runtime import ModelC, generate_model_c
 from dynhp_tf.converters.c_source import c_array
 from dynhp_tf.converters.figures import host_figures_json
-from dynhp_tf.converters.firmware_project import (FIRMWARE_PACKAGE, _board_data, _package_files,
-                                                 _platformio_ini, model_hash)
+from dynhp_tf.converters.firmware_project import (FIRMWARE_PACKAGE, board_data, package_files,
+                                                 platformio_ini, model_hash)
 from dynhp_tf.converters.render import render
 
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.float32): "float"}
@@ -85,14 +85,14 @@ def golden_sources(*, model_name: str, board_name: str, digest: str, model_bytes
 def board_files(board, *, model_name: str, digest: str, model: ModelC,
                 golden_count: int) -> dict[str, bytes]:
     """The PlatformIO side of the project for `board` (a Board, board dict or name)."""
-    board_name, title, _, firmware = _board_data(board)
+    board_name, title, _, firmware = board_data(board)
     layer = str(firmware["layer"])
-    files = dict(_package_files(f"layers/{layer}"))
-    files.update(_package_files(f"c_runtime/boards/{layer}"))  # its main replaces TFLM's
+    files = dict(package_files(f"layers/{layer}"))
+    files.update(package_files(f"c_runtime/boards/{layer}"))  # its main replaces TFLM's
     # The float head's kernels must not be contracted into fused multiply-adds (the board's
     # default in GNU C), or they would round differently from the golden vectors' TFLM run.
     firmware = dict(firmware, build_flags=[*firmware.get("build_flags", []), "-ffp-contract=off"])
-    ini = _platformio_ini(board_name=board_name, title=title, model_name=model_name,
+    ini = platformio_ini(board_name=board_name, title=title, model_name=model_name,
                           digest=digest, firmware=firmware, tflm=False)
     readme = render("c_project_README.md.tmpl", model_name=model_name, title=title,
                     digest=digest, arena_bytes=f"{model.arena_bytes:,}", macs=f"{model.macs:,}",

@@ -41,7 +41,7 @@ def model_hash(tflite_model: bytes) -> str:
     return hashlib.sha256(tflite_model).hexdigest()[:12]
 
 
-def _board_data(board) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+def board_data(board) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     """(name, title, top-level fields, [firmware] table) of a Board, a dict, or a name."""
     if isinstance(board, str):
         from dynhp_tf.converters.boards import load_board
@@ -69,7 +69,7 @@ def _board_data(board) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
     return str(top["name"]), str(top.get("title", top["name"])), top, firmware
 
 
-def _package_files(subdir: str) -> Iterator[tuple[str, bytes]]:
+def package_files(subdir: str) -> Iterator[tuple[str, bytes]]:
     """(path relative to `subdir`, content) of every file under firmware/<subdir>."""
     root = importlib.resources.files(FIRMWARE_PACKAGE).joinpath(subdir)
 
@@ -106,7 +106,9 @@ def _model_data_cc(model_name: str, digest: str, tflite_model: bytes) -> str:
                   model_array=c_array("g_model_data", tflite_model, "unsigned char", align=16))
 
 
-def _platformio_ini(*, board_name, title, model_name, digest, firmware, tflm=True) -> str:
+def platformio_ini(*, board_name, title, model_name, digest, firmware, tflm=True) -> str:
+    """`platformio.ini` for a board's [firmware] table: with the TFLM library, or (tflm=False,
+    the C runtime's project) none; the table's `build_flags` under `build_flags =`."""
     if not tflm:  # the C runtime's project (converters.c_project): no library at all
         lines = ["; C runtime: plain C kernels in src/, no TFLM library."]
     elif firmware["library_source"] == "lib_deps":
@@ -160,7 +162,7 @@ def project_files(
     host_arena_bytes: int | None = None,
 ) -> dict[str, bytes]:
     """Every file of the project, as {relative path: content}; see `write_firmware_project`."""
-    board_name, title, top, firmware = _board_data(board)
+    board_name, title, top, firmware = board_data(board)
     if not isinstance(arena_bytes, (int, np.integer)) or arena_bytes <= 0:
         raise FirmwareError(f"arena_bytes must be a positive integer, got {arena_bytes!r}")
     arena_bytes = int(arena_bytes)
@@ -179,15 +181,15 @@ def project_files(
 
     files: dict[str, bytes] = {}
     layer = str(firmware["layer"])
-    for rel, content in _package_files(f"layers/{layer}"):
+    for rel, content in package_files(f"layers/{layer}"):
         files[rel] = content
-    for rel, content in _package_files("core"):
+    for rel, content in package_files("core"):
         files[("include/" if rel.endswith(".h") else "src/") + rel] = content
-    for rel, content in _package_files("host"):
+    for rel, content in package_files("host"):
         files[f"host/{rel}"] = content
 
     text = {
-        "platformio.ini": _platformio_ini(board_name=board_name, title=title, model_name=name,
+        "platformio.ini": platformio_ini(board_name=board_name, title=title, model_name=name,
                                           digest=digest, firmware=firmware),
         "include/model_config.h": _model_config_h(
             board_name=board_name, model_name=name, digest=digest, arena_bytes=arena_bytes,
