@@ -22,7 +22,8 @@ from dynhp_tf.converters.logit_range import argmax_range
 from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
 from dynhp_tf.converters.rebuild import compact_model
 from dynhp_tf.datasets import fashion_mnist
-from dynhp_tf.int8_finetune import logits_function, narrow_logit_range
+from dynhp_tf.int8_finetune import narrow_logit_range
+from dynhp_tf.logit_level import logits_function
 
 
 def tflm_scores(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:

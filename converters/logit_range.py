@@ -84,7 +84,7 @@ def argmax_logit_range(model, tflite_model: bytes, calibration: np.ndarray) -> b
     """`tflite_model` with its logits' range from `argmax_range` on `model`'s logits for
     `calibration`, when `model` ends in a Dense with softmax; otherwise unchanged (a linear
     output may be a regression, whose whole range matters)."""
-    from dynhp_tf.int8_finetune import logits_function
+    from dynhp_tf.logit_level import logits_function
 
     head = softmax_head(model)
     if head is None or not head.use_bias:

@@ -17,7 +17,8 @@ from dynhp_tf.compact import kept_neurons, narrow_model
 from dynhp_tf.groups import pruning_groups
 from dynhp_tf.halo import Halo
 from dynhp_tf.importance import CRITERIA
-from dynhp_tf.int8_finetune import logits_function, narrow_logit_range
+from dynhp_tf.int8_finetune import narrow_logit_range
+from dynhp_tf.logit_level import logits_function
 from dynhp_tf.masks import NeuronMasks
 from dynhp_tf.memory import memory_for, reuse_slack, slots_per_weight
 from dynhp_tf.schedule import PruningSchedule

@@ -46,21 +46,7 @@ import tensorflow as tf
 
 from dynhp_tf._keras import keras
 from dynhp_tf.calibration import balanced_indices
-from dynhp_tf.logit_level import level_top_logit
-
-
-def logits_function(model):
-    """`x -> logits` for a model whose last layer is a Dense with softmax or no activation.
-
-    Raises ValueError naming the model otherwise.
-    """
-    last = model.layers[-1]
-    activation = getattr(getattr(last, "activation", None), "__name__", None)
-    if not isinstance(last, keras.layers.Dense) or activation not in ("softmax", "linear") or not last.use_bias:
-        raise ValueError(f"model '{model.name}': the last layer must be a Dense with a bias and softmax or "
-                         f"linear activation (the logits); got {type(last).__name__} ({activation})")
-    body = keras.Model(model.inputs, model.layers[-2].output)
-    return lambda x, training=False: tf.matmul(body(x, training=training), last.kernel) + last.bias
+from dynhp_tf.logit_level import level_top_logit, logits_function
 
 
 # Which kernels the converter quantizes along their last axis (output channels): Conv always,

@@ -21,8 +21,24 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
 
 from dynhp_tf._keras import keras
+
+
+def logits_function(model):
+    """`x -> logits` for a model whose last layer is a Dense with softmax or no activation.
+
+    Raises ValueError naming the model otherwise.
+    """
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if not isinstance(last, keras.layers.Dense) or activation not in ("softmax", "linear") or not last.use_bias:
+        raise ValueError(f"model '{model.name}': the last layer must be a Dense with a bias and softmax or "
+                         f"linear activation (the logits); got {type(last).__name__} ({activation})")
+    body = keras.Model(model.inputs, model.layers[-2].output)
+    return lambda x, training=False: tf.matmul(body(x, training=training), last.kernel) + last.bias
+
 
 
 def level_top_logit(model, samples) -> dict:
@@ -30,15 +46,13 @@ def level_top_logit(model, samples) -> dict:
 
     Args:
         model: A classifier whose last layer is a Dense with a bias and softmax or linear
-            activation (`dynhp_tf.int8_finetune.logits_function` checks it); the fit is on
+            activation (`logits_function` checks it); the fit is on
             that layer's own input.
         samples: Inputs the fit is made on (the calibration samples).
 
     Returns:
         {"top_spread_before", "top_spread_after"}: max - min of the samples' top logit.
     """
-    from dynhp_tf.int8_finetune import logits_function
-
     logits = logits_function(model)  # refuses a model without logits
     last = model.layers[-1]
     hidden = np.asarray(keras.Model(model.inputs, last.input)(samples), np.float64)

@@ -110,7 +110,8 @@ def test_activation_grid_forward_matches_the_int8_model_logits():
     # kernels' fixed-point rounding, which hidden layers pass on), far closer
     # than the float logits are.
     from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
-    from dynhp_tf.int8_finetune import _ActivationGrid, logits_function
+    from dynhp_tf.int8_finetune import _ActivationGrid
+    from dynhp_tf.logit_level import logits_function
 
     keras.utils.set_random_seed(0)
     x, y = _blobs()

@@ -4,8 +4,8 @@ import pytest
 
 from dynhp_tf._keras import keras
 from dynhp_tf.converters.logit_range import argmax_range
-from dynhp_tf.int8_finetune import logits_function, narrow_logit_range
-from dynhp_tf.logit_level import level_top_logit
+from dynhp_tf.int8_finetune import narrow_logit_range
+from dynhp_tf.logit_level import level_top_logit, logits_function
 from tests.models import prune_first_hidden
 
 

@@ -5,7 +5,7 @@ import pytest
 from dynhp_tf._keras import keras
 from dynhp_tf.converters.logit_range import argmax_range
 from dynhp_tf.converters.quantize import quantize_int8, tflite_interpreter
-from dynhp_tf.int8_finetune import logits_function
+from dynhp_tf.logit_level import logits_function
 
 
 def test_argmax_range_reaches_below_every_winner_by_what_softmax_can_see():
