@@ -27,7 +27,10 @@ class BatchStream:
             raise ValueError(f"x, y: expected the same non-zero number of samples, got {[len(a) for a in arrays]}")
         self.arrays, self.num_samples = arrays, n
         self.batch_size = self.initial_batch_size = int(batch_size)
-        self.shuffle, self.seed = shuffle, seed
+        # Without a seed, one from NumPy's global generator: `keras.utils.set_random_seed` then
+        # makes the order reproducible, as it does for Keras's own shuffling.
+        self.shuffle = shuffle
+        self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else seed
         self._starts = itertools.count()
 
     @property
@@ -47,7 +50,7 @@ class BatchStream:
 
     def _epoch(self) -> tuple[np.ndarray, np.int64]:
         """The next epoch's sample order and batch size, read once: the size is fixed for the epoch."""
-        rng = np.random.default_rng(None if self.seed is None else (self.seed, next(self._starts)))
+        rng = np.random.default_rng((self.seed, next(self._starts)))
         order = rng.permutation(self.num_samples) if self.shuffle else np.arange(self.num_samples)
         return order.astype(np.int64), np.int64(self.batch_size)
 

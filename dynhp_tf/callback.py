@@ -223,7 +223,9 @@ class DynHPCallback(keras.callbacks.Callback):
 
         Every sample is seen exactly once per epoch. When the batch has grown, Keras still
         runs the step count of the first epoch; the surplus steps are no-ops (no data, no
-        weight update), so the progress bar finishes early.
+        weight update), so the progress bar finishes early. `seed` sets the shuffling order;
+        without it the order follows NumPy's global generator, so `keras.utils.set_random_seed`
+        makes it reproducible, as with Keras's own shuffling.
         """
         self.stream = BatchStream(x, y, batch_size or self.batch_size, sample_weight, shuffle, seed)
         return self.stream.dataset()

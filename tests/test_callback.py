@@ -172,6 +172,27 @@ def test_resume_keeps_pruned_neurons_and_continues_the_schedule(tmp_path, suffix
     assert history.history["dynhp/compression"][-1] >= 6
 
 
+def test_batch_order_is_reproducible_under_set_random_seed_as_keras_shuffling_is():
+    """Without an explicit seed the order follows NumPy's global generator: a script that calls
+    keras.utils.set_random_seed trains on the same order each run (the demo's --seed relies on it)."""
+    x, y = np.arange(100, dtype="float32")[:, None], np.arange(100)
+
+    def orders():
+        cb = DynHPCallback(target_compression=2, verbose=0)
+        epochs = cb.batches(x, y, batch_size=10)
+        return [np.concatenate([b[1].numpy() for b in epoch]) for epoch in (epochs, epochs)]
+
+    keras.utils.set_random_seed(3)
+    first = orders()
+    keras.utils.set_random_seed(3)
+    again = orders()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])  # a new order every epoch
+    assert not np.array_equal(orders()[0], first[0])  # the generator moved on: another order
+    fixed = [DynHPCallback(target_compression=2, verbose=0).batches(x, y, batch_size=10, seed=7) for _ in range(2)]
+    assert np.array_equal(*(np.concatenate([b[1].numpy() for b in ds]) for ds in fixed))
+
+
 def test_plain_arrays_prune_with_one_warning_about_batch_growth():
     model = compiled(mlp())
     x, y = data_for(model)
