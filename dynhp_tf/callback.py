@@ -26,6 +26,9 @@ from dynhp_tf.selection import COSTS, FLOOR_NEURONS, floors, select, smallest_pa
 from dynhp_tf.stepping import StepDriver
 from dynhp_tf.trainer import CompactTrainer, current_learning_rate, has_schedule, release_memory
 
+# Under device limits the layer floor's neurons are kept when they cost at most this share of the
+# parameters the limits allow without them (`DynHPCallback._device_final`).
+FLOOR_COST = 0.01
 # How the learning rate follows the batch size: factor as a function of new/old batch.
 LR_SCALING = {"none": lambda r: 1.0, "linear": lambda r: r, "sqrt": math.sqrt}
 # When the batch grows: after every pruning event, or once after the schedule's last one.
@@ -101,8 +104,9 @@ class DynHPCallback(keras.callbacks.Callback):
             pruned below that share of the width uniform pruning to the event's size would leave
             it, nor below 8 neurons (or its width), as far as the event's size allows
             (`dynhp_tf.selection.layer_floors`), so a small early conv layer cannot collapse.
-            Under device limits (`target_board`, `arena_bytes`, ...) only the share applies:
-            kept conv maps cost arena, which the floor cannot see.
+            Under device limits (`target_board`, `arena_bytes`, ...) the 8 neurons are kept
+            only where they cost at most FLOOR_COST (1%) of the parameters the limits allow
+            without them: kept conv maps cost arena, which the floor cannot see.
             The LeNet-5-style CNN at 10x kept 1 of 6 conv1 filters in 2 of 3 seeds without it,
             2 with the share alone (+1.4 int8 points), 6 with both (+0.8 more; LeNet-300-100
             unchanged; docs/benchmarks.md, payoff).
@@ -440,24 +444,31 @@ class DynHPCallback(keras.callbacks.Callback):
             return
         scores = self._scores()
         final = self.dense_params / self.target_compression if self.target_compression else self.dense_params
-        if self.limits:
-            final = min(final, self._largest_fitting(scores))
+        final, neurons = self._device_final(scores, final) if self.limits else (final, FLOOR_NEURONS)
         target = self.dense_params - (self.dense_params - final) * progress
         if self.graph.params(self._kept()) > target:
             self.masks.update(select(self.graph, self.masks.keep, scores, target, self.min_neurons,
                                      self.width_multiple, cost=self.ranking_cost, layer_floor=self.layer_floor,
-                                     floor_neurons=self._floor_neurons()))
+                                     floor_neurons=neurons))
 
-    def _largest_fitting(self, scores) -> int:
-        found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,
-                                self.min_neurons, self.width_multiple, self.layer_floor, self._floor_neurons())
-        # None cannot happen after on_train_begin's check, unless min_neurons changed since.
-        return smallest_params(self.graph, self.min_neurons, self.width_multiple) if found is None else found[0]
+    def _device_final(self, scores, final: float) -> tuple[float, int]:
+        """The final size under the device limits, and the layer floor's neurons to prune with.
 
-    def _floor_neurons(self) -> int:
-        """The layer floor's neurons (`dynhp_tf.selection.layer_floors`): none under device limits,
-        whose arena the floor cannot see."""
-        return 1 if self.limits else FLOOR_NEURONS
+        The floor's neurons (`dynhp_tf.selection.layer_floors`) are blind to the arena: a CNN's
+        conv1 kept at 6 filters keeps its 6 maps, so under a tight arena limit the search shrank
+        everything else instead (4,942 parameters under 8,000 arena bytes, 40,393 without the
+        neuron floor). So they are kept only where they cost at most FLOOR_COST of the size the
+        limits (or the compression target) allow without them.
+        """
+        sizes = {}
+        for neurons in (FLOOR_NEURONS, 1):
+            found = largest_fitting(self.plan, self.masks.keep, scores, self.limits, self.per_channel_dense,
+                                    self.min_neurons, self.width_multiple, self.layer_floor, neurons)
+            # None cannot happen after on_train_begin's check, unless min_neurons changed since.
+            fitting = smallest_params(self.graph, self.min_neurons, self.width_multiple) if found is None else found[0]
+            sizes[neurons] = min(final, fitting)
+        neurons = FLOOR_NEURONS if sizes[FLOOR_NEURONS] >= (1 - FLOOR_COST) * sizes[1] else 1
+        return sizes[neurons], neurons
 
     def _scores(self) -> list[np.ndarray]:
         data = None

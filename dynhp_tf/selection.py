@@ -49,10 +49,10 @@ def layer_floors(graph: PruningGraph, target_params: float, share: float, base: 
     filters went to 1 in 2 of 3 seeds) while wide layers keep plenty. The floor is a preference,
     the target is not: when the floors together exceed the target they shrink together, down to
     `base`, until they fit. Rounded down to the width multiple. The floors follow a parameter
-    target only: pruning to a device limit passes neurons=1 (`DynHPCallback`), since conv1's
-    kept maps cost arena (the CNN at 10x: 8,400 bytes against 4,832 at 2 filters) and a floor
-    the limit cannot see would shrink every other layer instead (to 4,942 params, not 40,393,
-    under an 8,000-byte arena limit).
+    target only: conv1's kept maps cost arena (the CNN at 10x: 8,400 bytes against 4,832 at 2
+    filters), and under a tight arena limit a floor the limit cannot see would shrink every
+    other layer instead (to 4,942 params, not 40,393, under 8,000 arena bytes); so under device
+    limits `DynHPCallback` passes neurons=1 where the floor would cost parameters.
 
     Example:
         >>> layer_floors(graph, target_params=5_190, share=0.7, base=[1, 1, 1])  # the CNN at 10x

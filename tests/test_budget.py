@@ -47,6 +47,14 @@ MODELS = {"mlp": models.mlp, "cnn": models.cnn, "residual": models.residual, "ti
 OP_MODELS = {f"op/{name}": make for name, make in SWEEP.items() if name != "depthwise_multiplier2_same"}
 
 
+@pytest.fixture(autouse=True)
+def fresh_layer_names():
+    """The flatbuffer's tensor names (fused ops' names run to 300 characters, a real share of a
+    5 KB model) come from the layer names, which count the layers the process made before: start
+    each test from a fresh count, so that which tests ran earlier does not move the sizes."""
+    keras.backend.clear_session()
+
+
 def trained_like(model, seed=0):
     """Non-zero biases and BatchNorm shifts, as after training (the converter drops an all-zero
     bias, and with it the bias's name parts)."""

@@ -101,7 +101,7 @@ def test_layer_floor_gives_way_to_the_target_beside_min_neurons():
     assert graph.params(widths) <= target and widths[:2] == [6, 8]
 
 
-def test_device_limits_prune_without_the_neuron_floor():
+def test_device_limits_keep_the_neuron_floor_unless_it_costs_them_parameters():
     from dynhp_tf.budget import device_plan, largest_fitting
     from dynhp_tf.callback import DynHPCallback
     model = _cnn_model()
@@ -114,8 +114,24 @@ def test_device_limits_prune_without_the_neuron_floor():
     floored, _ = largest_fitting(plan, keep, scores, limits, layer_floor=0.7, floor_neurons=FLOOR_NEURONS)
     # A floor the arena cannot see keeps conv1 wide and shrinks everything else instead.
     assert free > 4 * floored
-    assert DynHPCallback(arena_bytes=8000)._floor_neurons() == 1
-    assert DynHPCallback(target_compression=10)._floor_neurons() == FLOOR_NEURONS
+
+    def widths(**limits):
+        keras.utils.set_random_seed(0)
+        model = _cnn_model()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        x = np.random.default_rng(0).normal(size=(128, 28, 28, 1)).astype("float32")
+        cb = DynHPCallback(end_epoch=1, verbose=0, **limits)
+        model.fit(cb.batches(x, np.arange(128) % 10, batch_size=32), epochs=2, callbacks=[cb], verbose=0)
+        return [int(k.sum()) for k in cb.masks.keep], cb.history[-1]
+
+    # So under a binding arena limit the callback prunes without the neuron floor; under limits
+    # that the floor does not tighten (here the board's flash, loose, beside a 10x target) it
+    # keeps it, as without limits: conv1 keeps its 6 filters.
+    plain, _ = widths(target_compression=10)
+    loose, _ = widths(target_compression=10, flatbuffer_bytes=200_000)
+    tight, record = widths(arena_bytes=8000)
+    assert plain[0] == loose[0] == 6 and loose == plain
+    assert tight[0] < 6 and record["dynhp/arena_bytes"] <= 8000 and record["dynhp/params"] > 4 * floored
 
 
 def test_compare_modes_write_separate_results_and_parse_full_data():
