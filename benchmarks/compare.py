@@ -94,6 +94,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--distill", nargs=3, metavar=("WHEN", "ALPHA", "T"),
                         help="DynHP self-distillation attempt (benchmarks.distill): WHEN first|events, weight, "
                              "temperature; e.g. --distill first 0.5 2")
+    parser.add_argument("--events-per-epoch", type=int, metavar="K",
+                        help="DynHP attempt (benchmarks.substeps): K pruning events per schedule epoch, K - 1 of "
+                             "them inside it at equal step intervals")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS,
                         help="run only these (DynHP growing is needed by tfmot, scratch and prune-once)")
     parser.add_argument("--results", type=pathlib.Path, help="results JSON (default benchmarks/results/<mode>.json)")
@@ -141,10 +144,13 @@ def config_from_args(args) -> dict:
             raise SystemExit(f"compare: --distill: expected numbers for ALPHA and T, got {alpha!r} {temperature!r}")
         if not (0 < args.distill[1] <= 1 and args.distill[2] > 0):
             raise SystemExit("compare: --distill: expected 0 < ALPHA <= 1 and T > 0")
+    if getattr(args, "events_per_epoch", None) is not None and args.events_per_epoch < 2:
+        raise SystemExit(f"compare: --events-per-epoch: expected an integer >= 2, got {args.events_per_epoch}")
     if getattr(args, "min_neurons", None) is not None and args.min_neurons < 1:
         raise SystemExit(f"compare: --min-neurons: expected an integer >= 1, got {args.min_neurons}")
     for key in ("ranking_cost", "lr_scaling", "max_batch_size", "batch_growth", "layer_floor", "min_neurons",
-                "end_epoch", "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion"):
+                "end_epoch", "distill", "schedule", "lr_restarts", "lr_anneal_fine_tuning", "criterion",
+                "events_per_epoch"):
         if getattr(args, key, None) is not None:  # --layer-floor 0 is an attempt too
             config[key] = getattr(args, key)
     return config

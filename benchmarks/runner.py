@@ -23,6 +23,7 @@ import tensorflow_model_optimization as tfmot  # noqa: E402
 from benchmarks.deploy import deploy  # noqa: E402
 from benchmarks.distill import Distillation, encode_labels  # noqa: E402
 from benchmarks.restarts import WarmRestarts  # noqa: E402
+from benchmarks.substeps import SubEpochEvents  # noqa: E402
 from dynhp_tf import DynHPCallback, training_memory  # noqa: E402
 from dynhp_tf._keras import keras  # noqa: E402
 from dynhp_tf.datasets import fashion_mnist  # noqa: E402
@@ -271,7 +272,9 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
     settings = dynhp_settings(cfg, grow_batch)
     fairness = cfg.get("fairness", "epochs")
     end_epoch = schedule_end(cfg)  # the schedule of an epochs-mode run, in every mode
-    cb = DynHPCallback(target_compression=compression, seed=seed, verbose=0, end_epoch=end_epoch, **settings)
+    inner = {"events_per_epoch": cfg["events_per_epoch"]} if cfg.get("events_per_epoch") else {}
+    cb = (SubEpochEvents if inner else DynHPCallback)(target_compression=compression, seed=seed, verbose=0,
+                                                      end_epoch=end_epoch, **settings, **inner)
     accuracy = _TestAccuracy(x_test, y_test)
     # Accuracy first: it sees each epoch's network before DynHP prunes it at that epoch's end.
     callbacks, epochs = [accuracy, cb], cfg["epochs"]
@@ -302,7 +305,8 @@ def train_dynhp(build, data, cfg, seed, compression, grow_batch):
                    "optimizer_steps": int(model.optimizer.iterations.numpy()), "epochs_trained": len(cb.history),
                    "dynhp_widths": {k: list(v) for k, v in cb.widths().items()},
                    **({"distill_teacher_epochs": distill.taken} if distill else {}),
-                   **({"lr_restart_rates": restarts.rates} if restarts else {})}
+                   **({"lr_restart_rates": restarts.rates} if restarts else {}),
+                   **({"inner_events": cb.inner_events} if inner else {})}
 
 
 def _distillation(cfg, model, samples):
