@@ -71,6 +71,9 @@ ATTEMPTS = {
                          "session-11 defaults",
     "floor-8-room-0.7": "the layer floors take at most 0.7 of each event's target, the rest left to the ranking "
                         "(a probe wrapper, see the files' meta.note), against the session-11 defaults",
+    "events-per-epoch-4": "pruning events inside epochs: three more at equal step intervals in every schedule "
+                          "epoch, each at the cubic curve's value for its step (`--events-per-epoch 4`, "
+                          "benchmarks/substeps.py), against the session-11 defaults",
 }
 # Attempts made after the defaults changed are measured against the defaults' run (its suffix), not
 # against the session-4 base, so that their difference is the one change.
@@ -80,7 +83,8 @@ ATTEMPT_BASES = {suffix: "floor-0.7-growth-after-schedule"
                                 "cost-params-floor-0.7", "cost-params-floor-1.0", "min-neurons-3", "min-neurons-4",
                                 "min-neurons-6", "min-neurons-8", "floor-8")}
 ATTEMPT_BASES["full-data-floor-8"] = "full-data"
-ATTEMPT_BASES.update({suffix: "floor-8" for suffix in ("lr-scaling-none", "lr-scaling-linear", "floor-8-room-0.7")})
+ATTEMPT_BASES.update({suffix: "floor-8" for suffix in ("lr-scaling-none", "lr-scaling-linear", "floor-8-room-0.7",
+                                                             "events-per-epoch-4")})
 
 
 def _load(path: pathlib.Path) -> dict | None:
@@ -175,6 +179,18 @@ def load_attempt(mode: str, network: str, suffix: str) -> dict | None:
     return None
 
 
+PROTOCOL = ("epochs", "train_samples", "test_samples", "seeds")
+
+
+def _same_protocol(base: dict, attempt: dict, name: str) -> None:
+    """Refuses to pair an attempt with a base trained on another protocol (its differences would be
+    the protocol's, not the one change's)."""
+    differ = [f"{k} {attempt['meta']['config'].get(k)} vs {base['meta']['config'].get(k)}" for k in PROTOCOL
+              if attempt["meta"]["config"].get(k) != base["meta"]["config"].get(k)]
+    if differ:
+        raise SystemExit(f"payoff: attempt {name}: expected the base's protocol, got {', '.join(differ)}")
+
+
 def _widths(run) -> str:
     return "-".join(str(v) for v in (run.get("widths") or {}).values())
 
@@ -218,6 +234,8 @@ def section(mode: str) -> str:
         found = [(n, load_attempt(mode, n, ATTEMPT_BASES[suffix]) if suffix in ATTEMPT_BASES else base,
                   load_attempt(mode, n, suffix)) for n, base in bases.items()]
         found = [(n, base, attempt) for n, base, attempt in found if attempt and base]
+        for network, base, attempt in found:
+            _same_protocol(base, attempt, f"{network}_{suffix}")
         if not found:
             continue
         if not any(line.startswith("*Base* is") for line in lines):  # explained once, before the first

@@ -62,7 +62,8 @@ class DynHPCallback(keras.callbacks.Callback):
         flatbuffer_bytes, arena_bytes, macs: explicit limits on the int8 flatbuffer, the TFLM
             arena (as the host measures it, without a board margin) and the MACs per inference.
         head: the classifier head those limits are estimated for, as `dynhp-export --head` will
-            make it: "int8" (default) or "float" (a Dense+softmax last layer in float32).
+            make it: "int8" (default) or "float" (a Dense+softmax last layer in float32); the
+            int8 fine-tuning (`int8_finetune_epochs`) then leaves that layer and the logits in float.
         start_epoch, end_epoch, frequency, schedule: see `PruningSchedule` (epochs are 0-based;
             epochs after `end_epoch` fine-tune).
         criterion: neuron importance, one of "l2_product" (default), "l1_incoming", "taylor",
@@ -413,7 +414,7 @@ class DynHPCallback(keras.callbacks.Callback):
         grid = "per-channel" if self.per_channel_dense else "per-tensor"
         self.int8_finetune = narrow_logit_range(network, x, labels, epochs=self.int8_finetune_epochs, seed=self.seed,
                                                 weight=0.0, weight_grid=grid, activation_grid=True,
-                                                level_logits=True)
+                                                level_logits=self.head == "int8", float_head=self.head == "float")
         self.trainer.write_weights()
         if self.verbose:
             low, high = self.int8_finetune["range_after"]

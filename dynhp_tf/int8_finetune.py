@@ -87,7 +87,8 @@ class _ActivationGrid:
     are variables, so a traced step needs no retracing when `calibrate` moves them.
     """
 
-    def __init__(self, model, logits, samples):
+    def __init__(self, model, logits, samples, round_logits: bool = True):
+        self.round_logits = round_logits
         self.layers = [layer for layer in model.layers[:-1] if type(layer).__name__ in ("Dense", *_CONV)]
         self.logits, self.samples = logits, samples
         self.active = tf.Variable(0.0, trainable=False)
@@ -117,6 +118,8 @@ class _ActivationGrid:
         self.active.assign(1.0)
 
     def quantize_logits(self, z):
+        if not self.round_logits:
+            return z
         return z + self.active * (on_activation_grid(z, self.ranges[-1][0], self.ranges[-1][1]) - z)
 
     def restore(self):
@@ -127,7 +130,8 @@ class _ActivationGrid:
 def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, learning_rate: float = 1e-4,
                        quantile: float = 90.0, weight: float = 1.0, seed: int = 0,
                        weight_grid: str | None = None, activation_grid: bool = False,
-                       calibration_samples: int = 500, level_logits: bool = False) -> dict:
+                       calibration_samples: int = 500, level_logits: bool = False,
+                       float_head: bool = False) -> dict:
     """Fine-tunes `model` in place so that its logits fit a narrower int8 range.
 
     Args:
@@ -152,6 +156,10 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
         level_logits: First shift the logits so that each sample's top logit is about
             constant (`dynhp_tf.logit_level.level_top_logit` on those calibration samples; the
             softmax does not change), which narrows the logits' int8 range.
+        float_head: The export will compute the last Dense in float32 (`dynhp-export --head
+            float`): its kernel stays off the int8 grid and the logits are not rounded (the
+            hidden layers' grids still apply), as that model computes them. With a float head
+            there is no int8 logit range to level or narrow.
 
     Returns:
         {"tau", "range_before", "range_after"}: the bound and the logits' (min, max) on the
@@ -183,9 +191,11 @@ def narrow_logit_range(model, x, y, *, epochs: int = 3, batch_size: int = 64, le
     if weight_grid not in (None, "per-tensor", "per-channel"):
         raise ValueError(f"weight_grid: expected None, 'per-tensor' or 'per-channel', got {weight_grid!r}")
     kernels = [] if weight_grid is None else grid_kernels(model, weight_grid == "per-channel")
+    if float_head:
+        kernels = [(k, per_tensor) for k, per_tensor in kernels if k is not model.layers[-1].kernel]
     activations = None
     if weight_grid is not None and activation_grid:
-        activations = _ActivationGrid(model, logits, calibration)
+        activations = _ActivationGrid(model, logits, calibration, round_logits=not float_head)
 
     @tf.function
     def step(xb, yb):

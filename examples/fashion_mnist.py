@@ -25,6 +25,8 @@ def main():
     parser.add_argument("--width-multiple", type=int, default=4)
     parser.add_argument("--int8-finetune-epochs", type=int, default=3,
                         help="narrow_logit_range epochs at the end, for int8/float agreement (0: off)")
+    parser.add_argument("--head", choices=("int8", "float"), default="int8",
+                        help="the classifier head dynhp-export --head will give it (shapes the int8 fine-tuning)")
     parser.add_argument("--seed", type=int, default=0, help="of the weights' initialization and the callback")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/demo"))
     args = parser.parse_args()
@@ -41,7 +43,7 @@ def main():
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     cb = DynHPCallback(target_compression=args.target, width_multiple=args.width_multiple,
                        batch_size=args.batch_size, calibration_file=str(sidecar_path(model_path)),
-                       int8_finetune_epochs=args.int8_finetune_epochs, seed=args.seed)
+                       int8_finetune_epochs=args.int8_finetune_epochs, head=args.head, seed=args.seed)
     model.fit(cb.batches(x_train, y_train), epochs=args.epochs, validation_data=(x_test, y_test),
               callbacks=[cb], verbose=2)
     model.save(model_path)

@@ -63,6 +63,30 @@ def test_dynhp_callback_fine_tunes_after_the_last_event_and_pruned_neurons_stay_
         np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
 
 
+def test_under_a_float_head_the_fine_tuning_leaves_the_last_layer_and_the_logits_in_float():
+    # dynhp-export --head float computes the last Dense in float32 from the Keras weights: rounding
+    # that kernel to an int8 grid, or the logits, would only train for a network that never runs.
+    from dynhp_tf import DynHPCallback
+    from tests.models import compiled, data_for
+
+    def on_grid(kernel):
+        steps = np.asarray(kernel) / (np.abs(np.asarray(kernel)).max() / 127)
+        return np.allclose(steps, np.round(steps), atol=1e-3)
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])  # a float head is a softmax
+    model = compiled(model, optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
+    x, y = data_for(model)
+    cb = DynHPCallback(target_compression=4, end_epoch=1, int8_finetune_epochs=2, head="float", verbose=0)
+    model.fit(cb.batches(x, y, batch_size=16), epochs=3, callbacks=[cb], verbose=0)
+    *hidden, last = [layer for layer in model.layers if hasattr(layer, "kernel")]
+    assert all(on_grid(layer.kernel) for layer in hidden)
+    assert not on_grid(last.kernel)
+    assert "top_spread_before" not in cb.int8_finetune  # no int8 logits to level
+
+
 def test_dynhp_int8_finetune_is_refused_at_train_begin_without_logits_or_batches():
     from dynhp_tf import DynHPCallback
     from tests.models import compiled, data_for

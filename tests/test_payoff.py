@@ -286,6 +286,13 @@ def test_payoff_section_has_a_table_per_fairness_mode_and_is_labelled_quick(tmp_
     assert "ranking_cost='params'" in text and "| 1 | 6 |" in text
     assert "| 10x | DynHP (growing batch) | 84.50 | 86.00 | +1.50 |" in text.split("end_epoch=3")[1]
 
+    # An attempt trained on another protocol than its base is refused, not paired.
+    other = results("epochs", dynhp=0.86)
+    other["meta"]["config"]["epochs"] = 4
+    (tmp_path / "quick_epochs_end-epoch-3.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="end-epoch-3: expected the base's protocol, got epochs 4 vs 3"):
+        payoff.main(["--quick", "--output", str(doc)])
+
 
 def test_reuse_copies_only_the_contenders_that_train_identically_and_checks_the_budget(tmp_path):
     from benchmarks.reuse import reuse
@@ -410,3 +417,18 @@ def test_warm_restarts_anneal_each_segment_and_restart_after_events(runner, tiny
     rates = anneal["lr_restart_rates"]
     assert [r[1] for r in rates[:2]] == [None, None]  # constant while pruning
     assert rates[2][1] == pytest.approx(runner.LEARNING_RATE) and rates[2][2] < 0.1 * rates[2][1]
+
+
+@legacy_only
+def test_sub_epoch_events_prune_inside_the_schedule_epochs_and_still_reach_the_target(runner, tiny_data):
+    cfg = {"epochs": 3, "fairness": "epochs", "events_per_epoch": 2}  # events at epochs 0 and 1, 2 fine-tunes
+    model, run = runner.train_dynhp(runner.lenet300100, tiny_data, cfg, 0, 10, grow_batch=False)
+    inner = run["inner_events"]
+    assert [e[0] for e in inner] == [0, 1] and all(e[1] == 3 for e in inner)  # mid-epoch: 6 steps of 32
+    # The cubic curve at a quarter and three quarters of the schedule, between the epoch-end events.
+    assert [e[2] for e in inner] == pytest.approx([1 - 0.75 ** 3, 1 - 0.25 ** 3])
+    dense, final = model.count_params(), run["trajectory"][-1]["params"]  # the user's model stays full width
+    assert dense > inner[0][3] > inner[1][3] > final
+    assert final <= dense / 10
+    with pytest.raises(SystemExit):
+        compare.config_from_args(compare.parse_args(["--quick", "--events-per-epoch", "1"]))
