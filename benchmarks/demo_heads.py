@@ -54,15 +54,14 @@ def main(argv=None):
                                     str(run), "--head", trained], check=True, stdout=subprocess.DEVNULL)
                 report = export_model(run / "lenet_dynhp.h5", args.board, out_dir=run / head,
                                       eval_data=run / "eval.npz", head=head, runtime=args.runtime).report
-                head = name
                 q = report["tflm"]
-                row[head] = {"agreement": 100 * q["top1_agreement"], "float_accuracy": 100 * q["float_accuracy"],
+                row[name] = {"agreement": 100 * q["top1_agreement"], "float_accuracy": 100 * q["float_accuracy"],
                              "int8_accuracy_tflm": 100 * q["int8_accuracy"], "flatbuffer_bytes": report["tflite"]["bytes"],
                              "arena_bytes": q["arena_bytes"], "params": report["model"]["params_compact"]}
                 if args.runtime == "c":
                     c = report["c_runtime"]
                     fb, measured = c["flatbuffer"], c["measured"] or {}
-                    row[head]["c_runtime"] = {
+                    row[name]["c_runtime"] = {
                         "agreement": 100 * fb["top1_agreement"], "int8_accuracy": 100 * fb["int8_accuracy"],
                         "dense_quantization": fb["dense_quantization"], "head": fb["head"],
                         "golden": measured.get("golden"), "max_abs_diff": measured.get("max_abs_diff"),
