@@ -74,8 +74,13 @@ def measured(model, per_channel, head="int8"):
     return len(flatbuffer), arena["arena_min"]
 
 
+# The contract is 5% (flatbuffer) and 10% (arena); the flatbuffer is held to 2%, so that
+# a calibration that slips shows here long before a board's export can miss.
+FLATBUFFER_TOLERANCE = 0.02
+
+
 def check(estimate, flatbuffer_bytes, arena_bytes):
-    assert abs(estimate.flatbuffer_bytes / flatbuffer_bytes - 1) <= 0.05, (estimate, flatbuffer_bytes)
+    assert abs(estimate.flatbuffer_bytes / flatbuffer_bytes - 1) <= FLATBUFFER_TOLERANCE, (estimate, flatbuffer_bytes)
     assert abs(estimate.arena_bytes / arena_bytes - 1) <= 0.10, (estimate, arena_bytes)
 
 
@@ -112,7 +117,7 @@ def test_export_estimate_of_untrained_models(name):
     flatbuffer_bytes, arena_bytes = measured(compact, per_channel=False)
     board = load_board("nano33ble")
     estimate = estimate_vs_measured(model, board, flatbuffer_bytes=flatbuffer_bytes, arena_bytes=arena_bytes, macs=1)
-    assert abs(estimate["flatbuffer_bytes"]["error"]) <= 0.05, estimate
+    assert abs(estimate["flatbuffer_bytes"]["error"]) <= FLATBUFFER_TOLERANCE, estimate
     assert abs(estimate["arena_bytes"]["error"]) <= 0.10, estimate
 
 
