@@ -8,11 +8,11 @@ with the pruning group their channels belong to. `DevicePlan.estimate(kept)` is 
 arithmetic, cheap enough to call at every pruning step:
 
 - flatbuffer: kernels (1 byte per weight), biases (4 bytes), quantization parameters (12 bytes
-  per channel for per-channel tensors), tensor names, plus a fixed cost per tensor, per op
-  (by its kind) and per file. The names are written out as the converter makes them from the model's own
-  model and layer names (each tensor is named after every TF op fused into it, and the TF op
-  names differ between Keras 3 and tf_keras): in a 1.5 KB one-op model they are a third of
-  the file, and an average length was 6-12% off there;
+  per channel for per-channel tensors), tensor names, plus a fixed cost per tensor, per op (by
+  its kind) and per file. The names are written out as the converter makes them from the
+  model's own model and layer names (each tensor is named after every TF op fused into it,
+  and the TF op names differ between Keras 3 and tf_keras): in a 1.5 KB one-op model they
+  are a third of the file, and an average length was 6-12% off there;
 - activations the converter does not fuse are ops of their own (sigmoid: LOGISTIC, tanh:
   TANH, softmax: SOFTMAX, swish: LOGISTIC then MUL);
 - arena: TFLM's greedy planner (largest buffer first, each at the lowest offset free over its
@@ -25,10 +25,11 @@ arithmetic, cheap enough to call at every pruning step:
 
 The constants were calibrated against the exporter's real flatbuffers and the `tflite-micro`
 wheel's smallest working arena (64-bit host) on the test suite's and the benchmark's models
-(`tests/test_budget.py` holds every one of them, op-level models included, to 5% and 10% on
-both frameworks; the flatbuffer is within 1.1%, within 0.1% above 50 KB). Biases are assumed non-zero, as after
-training; the converter drops an all-zero dense bias (an untrained model's: up to 27% of a
-tiny model's bytes; conv ops keep theirs), so the exporter, which knows the final weights, plans with `zero_biases=True`.
+(`tests/test_budget.py` holds every one of them, op-level models included, to 2% and 10% on
+both frameworks; the flatbuffer is within 1.1%, within 0.1% above 50 KB). Biases are assumed
+non-zero, as after training; the converter drops an all-zero dense bias (an untrained model's:
+up to 27% of a tiny model's bytes; conv ops keep theirs), so the exporter, which knows the
+final weights, plans with `zero_biases=True`.
 
 Example:
     >>> plan = device_plan(model, pruning_groups(model))
