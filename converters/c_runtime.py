@@ -90,21 +90,36 @@ def _round_half_away(x: float) -> int:
     return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
 
+# Real clamp bounds of the fused activations the runtime supports (None: unbounded).
+_ACTIVATION_BOUNDS = {_ACT.NONE: (None, None), _ACT.RELU: (0.0, None), _ACT.RELU6: (0.0, 6.0),
+                      _ACT.RELU_N1_TO_1: (-1.0, 1.0)}
+
+
+def _activation_bounds(act: int) -> tuple[float | None, float | None]:
+    if act not in _ACTIVATION_BOUNDS:
+        raise UnsupportedOpError(f"the C runtime supports fused activations NONE, RELU, "
+                                 f"RELU6, RELU_N1_TO_1, not code {act}")
+    return _ACTIVATION_BOUNDS[act]
+
+
 def _activation_range(act: int, scale: float, zp: int) -> tuple[int, int]:
     """int8 clamp bounds of a fused activation (single-precision division, as TFLM)."""
     def q(real: float) -> int:
         return zp + _round_half_away(float(np.float32(real) / np.float32(scale)))
 
-    ranges = {
-        _ACT.NONE: (-128, 127),
-        _ACT.RELU: (max(-128, q(0.0)), 127),
-        _ACT.RELU6: (max(-128, q(0.0)), min(127, q(6.0))),
-        _ACT.RELU_N1_TO_1: (max(-128, q(-1.0)), min(127, q(1.0))),
-    }
-    if act not in ranges:
-        raise UnsupportedOpError(f"the C runtime supports fused activations NONE, RELU, "
-                                 f"RELU6, RELU_N1_TO_1, not code {act}")
-    return ranges[act]
+    lo, hi = _activation_bounds(act)
+    return -128 if lo is None else max(-128, q(lo)), 127 if hi is None else min(127, q(hi))
+
+
+def _float_range(act: int) -> tuple[float, float]:
+    """Clamp bounds of a fused activation on float32 outputs (TFLM's float range)."""
+    lo, hi = _activation_bounds(act)
+    return -_FLOAT_MAX if lo is None else lo, _FLOAT_MAX if hi is None else hi
+
+
+def _bias(op) -> int:
+    """The tensor index of an op's optional third input (the bias), or -1."""
+    return op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
 
 
 def _padding(kind: int, in_size: int, out_size: int, k: int, stride: int, dil: int) -> int:
@@ -231,7 +246,7 @@ def _conv(w: _Writer, n: int, op, loc, depthwise: bool) -> None:
     g = w.graph
     name = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
     x, f = op.inputs[0], op.inputs[1]
-    b = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
+    b = _bias(op)
     y = op.outputs[0]
     for i in (x, f, y):
         _int8_input(g, name, i)
@@ -282,7 +297,7 @@ def _fully_connected(w: _Writer, n: int, op, loc) -> None:
     x, f = op.inputs[0], op.inputs[1]
     if g.is_float(x):
         return _fully_connected_f32(w, n, op, loc)
-    b = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
+    b = _bias(op)
     y = op.outputs[0]
     for i in (x, f, y):
         _int8_input(g, "FULLY_CONNECTED", i)
@@ -321,16 +336,6 @@ def _float_tensors(graph: _Graph, name: str, *tensors) -> None:
                                      f"{graph.tensor(i).type}")
 
 
-def _float_range(act: int) -> tuple[float, float]:
-    """Clamp bounds of a fused activation on float32 outputs (TFLM's float range)."""
-    ranges = {_ACT.NONE: (-_FLOAT_MAX, _FLOAT_MAX), _ACT.RELU: (0.0, _FLOAT_MAX),
-              _ACT.RELU6: (0.0, 6.0), _ACT.RELU_N1_TO_1: (-1.0, 1.0)}
-    if act not in ranges:
-        raise UnsupportedOpError(f"the C runtime supports fused activations NONE, RELU, "
-                                 f"RELU6, RELU_N1_TO_1, not code {act}")
-    return ranges[act]
-
-
 def _f32(value: float) -> str:
     return f"{float(np.float32(value))!r}f"
 
@@ -339,7 +344,7 @@ def _fully_connected_f32(w: _Writer, n: int, op, loc) -> None:
     """The float head's FULLY_CONNECTED: float32 input, weights, bias and output."""
     g = w.graph
     x, f, y = op.inputs[0], op.inputs[1], op.outputs[0]
-    b = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] >= 0 else -1
+    b = _bias(op)
     _float_tensors(g, "FULLY_CONNECTED", x, f, b, y)
     weights = g.data(f)
     if weights is None:

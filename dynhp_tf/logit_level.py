@@ -40,7 +40,6 @@ def logits_function(model):
     return lambda x, training=False: tf.matmul(body(x, training=training), last.kernel) + last.bias
 
 
-
 def level_top_logit(model, samples) -> dict:
     """Shifts the logits of `model` (in place) so that each sample's largest one is about constant.
 
