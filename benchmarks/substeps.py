@@ -12,7 +12,6 @@ are fixed when the epoch begins (with the defaults it grows once, after the last
 from __future__ import annotations
 
 from dynhp_tf.callback import DynHPCallback
-from dynhp_tf.schedule import CURVES
 from dynhp_tf.trainer import copy_metric_states
 
 
@@ -29,23 +28,18 @@ class SubEpochEvents(DynHPCallback):
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
         self.epoch = epoch
-        steps, k = self.stream.steps, self.events_per_epoch
-        self.event_steps = {round(j * steps / k): j / k for j in range(1, k)} if self._in_schedule(epoch) else {}
-
-    def _in_schedule(self, epoch: int) -> bool:
-        s, epochs = self.schedule, self.params.get("epochs", 1)
-        return s.frequency == 1 and s.start_epoch <= epoch <= s.end(epochs)
+        steps, k, epochs = self.stream.steps, self.events_per_epoch, self.params.get("epochs", 1)
+        progress = {round(j * steps / k): self.schedule.progress(epoch, epochs, done=j / k) for j in range(1, k)}
+        self.event_steps = {step: p for step, p in progress.items() if p is not None and self.schedule.frequency == 1}
 
     def _step(self, iterator):
         logs = super()._step(iterator)
-        fraction = self.event_steps.get(self.driver.calls)
-        if fraction is not None:
-            self._inner_event(fraction)
+        progress = self.event_steps.get(self.driver.calls)
+        if progress is not None:
+            self._inner_event(progress)
         return logs
 
-    def _inner_event(self, fraction: float) -> None:
-        s, epochs = self.schedule, self.params.get("epochs", 1)
-        progress = CURVES[s.curve]((self.epoch - s.start_epoch + fraction) / (s.end(epochs) - s.start_epoch + 1))
+    def _inner_event(self, progress: float) -> None:
         self.trainer.sync()  # the user's model holds the weights and the epoch's metric states
         self._prune(progress)
         self._shrink(self.masks.keep)

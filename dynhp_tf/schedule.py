@@ -54,11 +54,12 @@ class PruningSchedule:
                 f"end_epoch: the schedule ends at epoch {self.end(epochs)} but fit runs epochs 0.."
                 f"{epochs - 1}; lower end_epoch or train for more epochs")
 
-    def progress(self, epoch: int, epochs: int) -> float | None:
-        """Fraction of the final pruning to reach at the end of `epoch`; None: no event then."""
+    def progress(self, epoch: int, epochs: int, done: float = 1.0) -> float | None:
+        """Fraction of the final pruning to reach when `done` of `epoch` has trained (1.0: at its
+        end, where the callback prunes); None: no event in that epoch."""
         end = self.end(epochs)
         if epoch < self.start_epoch or epoch > end:
             return None
         if epoch != end and (epoch - self.start_epoch) % self.frequency:
             return None
-        return CURVES[self.curve]((epoch - self.start_epoch + 1) / (end - self.start_epoch + 1))
+        return CURVES[self.curve]((epoch - self.start_epoch + done) / (end - self.start_epoch + 1))
